@@ -91,12 +91,14 @@ def train_step_main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lab.bench train-step", description=__doc__)
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: TF's default, all cores)")
     args = parser.parse_args(argv)
-    if args.steps <= 0 or args.rounds <= 0:
-        parser.error("--steps and --rounds must be positive integers")
+    if args.steps <= 0 or args.rounds <= 0 or args.threads < 0:
+        parser.error("--steps and --rounds must be positive integers, --threads >= 0")
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     times = train_step_times(args.steps, args.rounds)
     print(f"Training step, Bi-Real-style net {STAGES} x {BLOCKS} blocks, input {SHAPE}, batch {BATCH}")
-    print(f"host: {cpu_model()}, TF threads: default, median of {args.rounds} rounds x {args.steps} steps")
+    print(f"host: {cpu_model()}, TF intra-op threads: {args.threads or 'default'}, median of {args.rounds} rounds x {args.steps} steps")
     print(f"| binarizer | ms / step | ratio to sign |\n|---|---|---|")
     for name, seconds in times.items():
         print(f"| {name} | {seconds * 1e3:.1f} | {seconds / times['sign']:.2f} |")

@@ -32,7 +32,8 @@ def _fold_config(config, labs: dict[str, LAB]):
         if lab.pairing == "channel":
             folded = FoldedLAB(kernel_size=lab.kernel_size, beta=float(tf.convert_to_tensor(lab.beta)),
                                name=lab.name)
-            return tf.keras.utils.serialize_keras_object(folded)
+            # keep the functional-graph keys (name, inbound_nodes) of a top-level LAB layer
+            return {**config, **tf.keras.utils.serialize_keras_object(folded)}
     return {key: _fold_config(value, labs) for key, value in config.items()}
 
 

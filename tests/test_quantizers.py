@@ -110,22 +110,22 @@ def np_grads(x, kernel, bias, beta, dy, pairing):
 
 @pytest.mark.parametrize("pairing", ["channel", "reference"])
 @pytest.mark.parametrize("kernel_size", [1, 3])
-def test_gradients_match_analytic_surrogate(pairing, kernel_size):
+@pytest.mark.parametrize("fixed_beta", [False, True])
+def test_gradients_match_analytic_surrogate(pairing, kernel_size, fixed_beta):
     x = RNG.normal(size=(2, 5, 7, 3)).astype("float32")
-    layer = build_lab(x, kernel_size=kernel_size, pairing=pairing)
-    layer.beta.assign(1.7)
+    layer = build_lab(x, kernel_size=kernel_size, pairing=pairing, beta=1.7 if fixed_beta else None)
+    if not fixed_beta:
+        layer.beta.assign(1.7)
     dy = RNG.normal(size=x.shape).astype("float32")
     xt = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(xt)
         loss = tf.reduce_sum(layer(xt) * dy)
-    gx, gk, gb, gbeta = tape.gradient(loss, [xt, layer.depthwise_kernel, layer.bias, layer.beta])
-    ex, ek, eb, ebeta = np_grads(x.astype("float64"), layer.depthwise_kernel.numpy().astype("float64"),
-                                 layer.bias.numpy().astype("float64"), 1.7, dy, pairing)
-    np.testing.assert_allclose(gx.numpy(), ex, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gk.numpy(), ek, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gb.numpy(), eb, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(gbeta.numpy(), ebeta, rtol=1e-4, atol=1e-5)
+    grads = tape.gradient(loss, [xt, layer.depthwise_kernel, layer.bias] + ([] if fixed_beta else [layer.beta]))
+    expected = np_grads(x.astype("float64"), layer.depthwise_kernel.numpy().astype("float64"),
+                        layer.bias.numpy().astype("float64"), 1.7, dy, pairing)
+    for got, want in zip(grads, expected, strict=False):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
 
 
 def test_kernel_gradients_are_exact_negatives():
