@@ -1,0 +1,216 @@
+"""lab.train: schedules, parameter checks, and the reliability of real (tiny) training runs in subprocesses:
+kill-and-resume, parallel runs, determinism, a mirrored strategy on two logical CPUs, the papermill notebook."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from lab import train
+from lab.provenance import REPO_ROOT
+
+# The cheapest real run: XNOR-Net (the fastest to trace) with its sign baseline on digits, 2 batches per epoch.
+TINY = dict(model="xnornet", binarizer="sign", dataset="digits", width=0.0625, epochs=1, batch_size=32,
+            steps_per_epoch=2, validation_examples=64, deterministic=True, verbose=2)
+TRAIN_SCRIPT = ("import json, sys; from lab import train; "
+                "print('METRICS', json.dumps(train.train(**json.loads(sys.argv[1]))))")
+
+
+def python(script, *args, env=None, **popen):
+    """Start ``python -c script args`` from the repository root."""
+    return subprocess.Popen([sys.executable, "-c", script, *args], cwd=REPO_ROOT, env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def finish(process, timeout=240):
+    out, _ = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def metrics_of(out):
+    return [json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("METRICS ")]
+
+
+# --------------------------------------------------------------------------------------------------- schedules
+def lr(schedule, step):
+    return float(schedule(step))
+
+
+def test_linear_decay_spans_the_actual_run():
+    s = train.schedule_for("birealnet", epochs=3, steps_per_epoch=10)  # 2.5e-3 -> 1e-6 over 30 steps
+    assert lr(s, 0) == pytest.approx(2.5e-3)
+    assert lr(s, 15) == pytest.approx(1e-6 + (2.5e-3 - 1e-6) / 2)
+    assert lr(s, 30) == pytest.approx(1e-6) and lr(s, 300) == pytest.approx(1e-6)
+
+
+def test_xnornet_steps_at_published_epochs():
+    s = train.schedule_for("xnornet", epochs=60, steps_per_epoch=7)
+    for epoch, factor in [(0, 1), (18, 1), (19, 0.5), (29, 0.5), (30, 0.1), (44, 0.05), (53, 0.01), (59, 0.01)]:
+        assert lr(s, epoch * 7) == pytest.approx(1e-4 * factor), epoch
+    half = train.schedule_for("xnornet", epochs=30, steps_per_epoch=7)  # same shape, half as long
+    assert lr(half, 9 * 7) == pytest.approx(1e-4) and lr(half, 10 * 7) == pytest.approx(0.5e-4)
+
+
+def test_quicknet_warmup_then_cosine():
+    s = train.schedule_for("quicknet", epochs=120, steps_per_epoch=10)  # 5 warm-up epochs = 50 steps
+    assert lr(s, 0) == pytest.approx(2.5e-3 / 50) and lr(s, 49) == pytest.approx(2.5e-3)
+    middle = 50 + (1200 - 50) / 2
+    assert lr(s, middle) == pytest.approx(2.5e-3 * 0.5 * (1 + math.cos(math.pi / 2)), abs=1e-6)
+    assert lr(s, 1200) == pytest.approx(0, abs=1e-9)
+    short = train.schedule_for("quicknet", epochs=12, steps_per_epoch=10)  # warm-up keeps its 5/120 share
+    assert short.warmup_steps == 5
+
+
+def test_overrides_replace_the_recipe():
+    s = train.schedule_for("birealnet", epochs=2, steps_per_epoch=5, learning_rate=0.1, lr_schedule="constant",
+                           warmup_epochs=1)
+    assert [round(lr(s, i), 6) for i in (0, 4, 5, 9)] == [0.02, 0.1, 0.1, 0.1]
+
+
+# --------------------------------------------------------------------------------------------------- parameters
+@pytest.mark.parametrize("bad, name", [
+    ({"model": "resnet"}, "model"), ({"dataset": "mnist"}, "dataset"), ({"binarizer": "tanh"}, "binarizer"),
+    ({"model": "birealnet", "binarizer": "lab", "lab_blocks": "101"}, "lab_blocks"),
+    ({"model": "birealnet", "binarizer": "lab", "lab_blocks": "1021"}, "lab_blocks"),
+    ({"epochs": 0}, "epochs"), ({"epochs": -2}, "epochs"), ({"batch_size": 0}, "batch_size"),
+    ({"image_size": 16}, "image_size"), ({"strategy": "tpu"}, "strategy"), ({"width": 0}, "width"),
+    ({"steps_per_epoch": 0}, "steps_per_epoch"), ({"lr_schedule": "exp"}, "lr_schedule"), ({"seed": -1}, "seed"),
+    ({"run_id": "a/b"}, "run_id"),
+])
+def test_bad_parameter_fails_before_any_file(results_root, bad, name):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        train.train(**{**TINY, **bad})
+    assert not results_root.exists()
+
+
+def test_bad_preset_or_override_fails_before_any_file(results_root):
+    with pytest.raises(ValueError, match="^preset"):
+        train.run("huge", model="birealnet")
+    with pytest.raises(ValueError, match="^overrides.*epoch"):
+        train.run("smoke", model="birealnet", epoch=3)
+    assert not results_root.exists()
+
+
+def test_presets_hold_valid_training_parameters():
+    for name in train.PRESETS:
+        preset = train.load_preset(name)
+        for model, extra in (preset.get("per_model") or {}).items():
+            assert set(extra) <= set(train.PARAMETERS), (name, model)
+        for model in preset["models"]:
+            params = {**train.train.__kwdefaults__, "model": model, **preset["train"],
+                      **(preset.get("per_model") or {}).get(model, {})}
+            train.check_params(params)
+        assert all(len(mask) == 4 for mask in preset["ablation_masks"]) and preset["seeds"]
+
+
+def test_run_layers_recipe_preset_per_model_and_overrides(monkeypatch):
+    calls = []
+    monkeypatch.setattr(train, "train", lambda **kw: calls.append(kw))
+    train.run("imagenet", model="quicknet", seed=3)
+    assert calls[-1]["epochs"] == 120 and calls[-1]["batch_size"] == 512 and calls[-1]["seed"] == 3
+    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {"width": 0.5, "epochs": 2},
+                                                            "per_model": {"xnornet": {"width": 0.25}}})
+    train.run("any", model="xnornet", epochs=4)
+    assert (calls[-1]["width"], calls[-1]["epochs"]) == (0.25, 4)
+    train.run("any", model="birealnet")
+    assert calls[-1]["width"] == 0.5
+
+
+def test_default_run_id_is_readable_and_parameter_specific():
+    def run_id(**kw):
+        params = {**train.train.__kwdefaults__, **TINY, "model": "birealnet", **kw}
+        return train.default_run_id(train.check_params(params))
+
+    assert run_id(binarizer="lab", width=0.25).startswith("birealnet-lab-1111-w0.25-digits-s0-")
+    assert run_id().startswith("birealnet-sign-w0.0625-digits-s0-")
+    assert run_id(epochs=2) != run_id() and run_id(verbose=0) == run_id()
+
+
+# --------------------------------------------------------------------------------------------------- real runs
+def test_identical_runs_give_identical_metrics_and_finished_runs_are_reused(results_root):
+    script = (TRAIN_SCRIPT.rsplit(";", 1)[0] + "; kw = json.loads(sys.argv[1])\n"
+              "for run_id in ('a', 'b', 'a'): print('METRICS', json.dumps(train.train(**kw, run_id=run_id)))\n"
+              # The stored weights, rebuilt by load_model, score what metrics.json says.
+              "import numpy as np; from lab import data\n"
+              "val = data.load('digits', split='validation', limit=kw['validation_examples'])\n"
+              "x, y = map(np.concatenate, zip(*val.dataset.as_numpy_iterator()))\n"
+              "top1 = float(np.mean(train.load_model('a').predict(x, verbose=0).argmax(-1) == y))\n"
+              "print('METRICS', json.dumps({'reloaded_top1': top1}))")
+    kw = {**TINY, "binarizer": "lab"}  # LAB's custom gradient in the loop
+    out = finish(python(script, json.dumps(kw)))
+    a, b, again, reloaded = metrics_of(out)
+    assert reloaded["reloaded_top1"] == pytest.approx(a["top1"])
+    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s")
+    assert {k: v for k, v in a.items() if k not in varying} == {k: v for k, v in b.items() if k not in varying}
+    assert again == a and "finished earlier" in out
+    history = [pd.read_csv(results_root / "runs" / r / "history.csv") for r in "ab"]
+    pd.testing.assert_series_equal(history[0]["loss"], history[1]["loss"])
+    config = json.loads((results_root / "runs" / "a" / "config.json").read_text())
+    assert config["params"]["lab_blocks"] == "1" and config["provenance"]["packages"]["larq"]
+    assert {"top1", "top5", "loss", "total_params", "binary_params", "deployed_size_mb", "wall_time_s",
+            "images_per_s"} <= set(a)
+
+
+def test_killed_run_resumes_to_a_complete_history(results_root):
+    kw = json.dumps({**TINY, "epochs": 3, "run_id": "killed"})
+    run_dir = results_root / "runs" / "killed"
+    first = python(TRAIN_SCRIPT, kw, env={train.EPOCH_DELAY_ENV: "3"})  # each epoch starts with a 3 s pause
+    deadline = time.time() + 180
+    while not (run_dir / "checkpoints" / "ckpt-1.index").exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    os.kill(first.pid, signal.SIGKILL)  # in the pause that opens epoch 2
+    first.communicate()
+    assert first.returncode == -signal.SIGKILL and not (run_dir / "metrics.json").exists()
+    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1]
+
+    out = finish(python(TRAIN_SCRIPT, kw))
+    assert "resuming after epoch 1 of 3" in out
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert history["learning_rate"].is_monotonic_decreasing  # the schedule went on from the restored step
+    assert metrics_of(out)[0]["epochs"] == 3 and (run_dir / "metrics.json").exists()
+
+
+def test_parallel_runs_keep_to_their_own_folders(results_root):
+    runs = {"p0": 0, "p1": 1}
+    processes = {r: python(TRAIN_SCRIPT, json.dumps({**TINY, "run_id": r, "seed": s})) for r, s in runs.items()}
+    outs = {r: finish(p) for r, p in processes.items()}
+    assert sorted(p.name for p in (results_root / "runs").iterdir()) == sorted(runs)
+    for r, seed in runs.items():
+        folder = results_root / "runs" / r
+        assert {"config.json", "history.csv", "metrics.json", "model.weights.h5", "checkpoints"} <= \
+            {p.name for p in folder.iterdir()}
+        assert json.loads((folder / "config.json").read_text())["params"]["seed"] == seed
+        assert metrics_of(outs[r])[0]["run_id"] == r
+
+
+def test_mirrored_strategy_on_two_logical_cpus(results_root):
+    script = ("import tensorflow as tf\n"
+              "cpu = tf.config.list_physical_devices('CPU')[0]\n"
+              "tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)\n"
+              + TRAIN_SCRIPT.replace("; ", "\n"))
+    out = finish(python(script, json.dumps({**TINY, "strategy": "mirrored", "deterministic": False,
+                                            "run_id": "mirrored"})))
+    assert json.loads((results_root / "runs" / "mirrored" / "config.json").read_text())["replicas"] == 2
+    assert metrics_of(out)[0]["epochs"] == 1
+
+
+def test_train_notebook_under_papermill(results_root, tmp_path):
+    notebook = REPO_ROOT / "notebooks" / "train.ipynb"
+    help_text = subprocess.run([sys.executable, "-m", "papermill", "--help-notebook", str(notebook)],
+                               capture_output=True, text=True, check=True).stdout
+    assert all(f"  {p}: " in help_text for p in ("preset", "model", "binarizer", "lab_blocks", "seed", "overrides"))
+    output = tmp_path / "train.ipynb"
+    overrides = json.dumps({"steps_per_epoch": 2, "validation_examples": 64, "run_id": "nb"})
+    subprocess.run([sys.executable, "-m", "papermill", str(notebook), str(output), "-p", "binarizer", "sign",
+                    "-y", f"overrides: {overrides}", "--cwd", str(notebook.parent)],
+                   check=True, capture_output=True, env={**os.environ, "LAB_RESULTS": str(results_root)})
+    assert json.loads((results_root / "runs" / "nb" / "metrics.json").read_text())["run_id"] == "nb"
+    text = output.read_text()
+    assert "top1" in text and "image/png" in text  # the metrics table and the learning curves
