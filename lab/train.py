@@ -42,11 +42,10 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("smoke", "cpu", "imagenette", "imagenet")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("linear", "cosine", "step", "constant")
-RESULTS_ENV = "LAB_RESULTS"
 # Test hook: seconds to sleep at the start of every epoch, so a test can kill a run in the middle of one.
 EPOCH_DELAY_ENV = "LAB_TEST_EPOCH_DELAY_S"
 # Parameters that only say where or how loudly to run; they don't change the result, so they are not in the run id.
-NON_IDENTITY = ("run_id", "results_root", "data_dir", "download", "verbose")
+NON_IDENTITY = ("run_id", "results_root", "data_dir", "download", "verbose", "run_eagerly")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +159,8 @@ def check_params(p: dict[str, Any]) -> dict[str, Any]:
                           ("strategy", STRATEGIES), ("lr_schedule", (None, *SCHEDULES))):
         _require(p[name] in allowed, name, f"one of {allowed}", p[name])
     p["lab_blocks"] = _mask(p["model"], p["binarizer"], p["lab_blocks"])
+    if p["lab_blocks"] is not None and "1" not in p["lab_blocks"]:  # no stage uses it: the sign baseline, one run
+        p["binarizer"], p["lab_blocks"] = "sign", None
     _require(_is_number(p["width"]) and p["width"] > 0, "width", "a positive number (1.0 = the published network)",
              p["width"])
     p["image_size"] = p["image_size"] or lab_data.DEFAULT_IMAGE_SIZE[p["dataset"]]
@@ -175,6 +176,7 @@ def check_params(p: dict[str, Any]) -> dict[str, Any]:
     _require(p["warmup_epochs"] is None or _is_number(p["warmup_epochs"]) and p["warmup_epochs"] >= 0,
              "warmup_epochs", "a number >= 0 or None", p["warmup_epochs"])
     _require(_is_number(p["seed"], int) and p["seed"] >= 0, "seed", "an integer >= 0", p["seed"])
+    _require(isinstance(p["run_eagerly"], bool), "run_eagerly", "True or False", p["run_eagerly"])
     run_id = p["run_id"]
     _require(run_id is None or isinstance(run_id, str) and run_id and not set(run_id) & set("/\\ ")
              and not run_id.startswith("."), "run_id", "a non-empty folder name without '/', '\\' or spaces", run_id)
@@ -191,7 +193,7 @@ def default_run_id(p: dict[str, Any]) -> str:
 
 def resolve_results_root(root: str | os.PathLike | None = None) -> Path:
     """Results root: ``root``, else ``$LAB_RESULTS``, else ``<repo>/results``."""
-    return Path(root or os.environ.get(RESULTS_ENV) or provenance.REPO_ROOT / "results")
+    return Path(root) if root else provenance.results_root()
 
 
 # --------------------------------------------------------------------------------------------------- training
@@ -322,7 +324,7 @@ def _build(p: dict[str, Any], train_data: lab_data.Pipeline, steps: int) -> tf.k
                             input_shape=train_data.input_shape, num_classes=train_data.num_classes, width=p["width"])
     schedule = schedule_for(p["model"], epochs=p["epochs"], steps_per_epoch=steps, learning_rate=p["learning_rate"],
                             lr_schedule=p["lr_schedule"], warmup_epochs=p["warmup_epochs"])
-    model.compile(optimizer=tf.keras.optimizers.legacy.Adam(schedule),
+    model.compile(optimizer=tf.keras.optimizers.legacy.Adam(schedule), run_eagerly=p["run_eagerly"],
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="top1"),
                            tf.keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")])
@@ -353,7 +355,7 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
           train_examples: int | None = None, validation_examples: int | None = None,
           steps_per_epoch: int | None = None, deterministic: bool = False, data_dir: str | None = None,
           download: bool = False, run_id: str | None = None, results_root: str | os.PathLike | None = None,
-          verbose: int | str = "auto") -> dict[str, Any]:
+          verbose: int | str = "auto", run_eagerly: bool = False) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` (or resume it, or return a finished run's metrics) and return its metrics.
 
     Args:
@@ -374,6 +376,8 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
         run_id: results folder name (default: derived from the parameters, see :func:`default_run_id`).
         results_root: results root (default ``$LAB_RESULTS``, else ``<repo>/results``).
         verbose: Keras verbosity, or "auto" (progress bar on a terminal, one line per epoch otherwise).
+        run_eagerly: run the steps eagerly instead of tracing them into a graph: the same computation, faster for
+            a handful of tiny steps (the smoke preset) where tracing costs more than training.
     """
     params = check_params(dict(locals()))
     params["run_id"] = params["run_id"] or default_run_id(params)

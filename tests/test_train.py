@@ -81,7 +81,7 @@ def test_overrides_replace_the_recipe():
     ({"epochs": 0}, "epochs"), ({"epochs": -2}, "epochs"), ({"batch_size": 0}, "batch_size"),
     ({"image_size": 16}, "image_size"), ({"strategy": "tpu"}, "strategy"), ({"width": 0}, "width"),
     ({"steps_per_epoch": 0}, "steps_per_epoch"), ({"lr_schedule": "exp"}, "lr_schedule"), ({"seed": -1}, "seed"),
-    ({"run_id": "a/b"}, "run_id"),
+    ({"run_id": "a/b"}, "run_id"), ({"run_eagerly": "yes"}, "run_eagerly"),
 ])
 def test_bad_parameter_fails_before_any_file(results_root, bad, name):
     with pytest.raises(ValueError, match=f"^{name}"):
@@ -120,6 +120,12 @@ def test_run_layers_recipe_preset_per_model_and_overrides(monkeypatch):
     assert (calls[-1]["width"], calls[-1]["epochs"]) == (0.25, 4)
     train.run("any", model="birealnet")
     assert calls[-1]["width"] == 0.5
+
+
+def test_lab_with_no_lab_stage_is_the_sign_run():
+    params = {**train.train.__kwdefaults__, **TINY, "model": "birealnet", "binarizer": "lab", "lab_blocks": "0000"}
+    checked = train.check_params(params)
+    assert (checked["binarizer"], checked["lab_blocks"]) == ("sign", None)
 
 
 def test_default_run_id_is_readable_and_parameter_specific():

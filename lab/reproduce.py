@@ -1,0 +1,286 @@
+"""Reproduce the paper in one batch: data, training runs, every notebook, then one offline HTML report.
+
+``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES]`` (``make reproduce``):
+
+1. gets the preset's dataset when it can be fetched (``lab.data fetch``);
+2. trains every run the table notebooks need, one after the other with progress ("run 3/26: birealnet lab 1011");
+   finished runs under ``results/runs/`` are reused;
+3. executes every notebook with papermill (``preset`` injected), keeping the executed copies under
+   ``results/<preset>/notebooks/``; a failing notebook stops the batch with its name and error, keeping what finished;
+4. writes ``results/<preset>/report.html``: outputs only, images embedded, and altair charts rendered by an inlined
+   copy of Vega / Vega-Lite / Vega-Embed (vl-convert's bundle) with a static SVG underneath, so the report needs no
+   network at all (:func:`offline_check` verifies that with headless Chromium).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from lab.provenance import REPO_ROOT, git_commit, results_root
+from lab.train import PRESETS
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+# Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
+ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
+         "edge_latency")
+FETCHABLE = ("fashion_mnist",)  # datasets `lab.data fetch` gets without manual steps
+CHROMIUM = Path("/usr/bin/chromium")
+CHART_CLASS = "lab-chart"
+
+
+class NotebookError(RuntimeError):
+    """A notebook of the batch failed; the message names it and gives its error."""
+
+
+# --------------------------------------------------------------------------------------------- the batch
+def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) -> list[Path]:
+    """The batch's notebooks in order (from ``directory``, default `NOTEBOOK_DIR`); ``only`` (names without
+    ``.ipynb``) selects some of them."""
+    found = {p.stem: p for p in (directory or NOTEBOOK_DIR).glob("*.ipynb")}
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    if only is not None:
+        only = list(only)
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"only: unknown notebooks {unknown}; choose from {names}")
+        names = [n for n in names if n in only]
+    return [found[n] for n in names]
+
+
+def check_preset(preset: str) -> str:
+    """``preset`` itself, or ``ValueError`` naming the parameter and the allowed values."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset: unknown preset {preset!r}; choose one of {PRESETS}")
+    return preset
+
+
+def fetch_data(preset: str) -> None:
+    """Get the preset's dataset when `lab.data` can fetch it unattended (no-op when it is already there)."""
+    from lab import data, train
+
+    dataset = train.load_preset(preset)["train"].get("dataset")
+    if dataset == "fashion_mnist":
+        print(data.fetch_fashion_mnist(), flush=True)
+
+
+def train_runs(preset: str, notebook_names: Sequence[str]) -> list[dict]:
+    """Train (or reuse) every run the named notebooks need and measure its deployment (LCE conversion, host
+    latency), before any notebook starts; returns the runs' metrics."""
+    from lab import tables, train
+
+    runs = tables.planned_runs(preset, notebooks=notebook_names)
+    metrics = []
+    for i, run in enumerate(runs, start=1):
+        print(f"run {i}/{len(runs)}: {run.label} ...", flush=True)
+        metrics.append(train.run(preset, **run.overrides))
+        tables.measure_deployment(metrics[-1]["run_id"])
+    return metrics
+
+
+@contextlib.contextmanager
+def _kernel_env():
+    """Let notebook kernels import `lab` from this checkout even when it is not pip-installed."""
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), saved) if p)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+def execute(notebook: Path, *, preset: str, out_dir: Path, parameters: dict | None = None) -> Path:
+    """Execute one notebook with papermill (cwd ``notebooks/``) into ``out_dir``; `NotebookError` if it fails."""
+    import papermill
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / notebook.name
+    try:
+        with _kernel_env():
+            papermill.execute_notebook(str(notebook), str(output), parameters={"preset": preset, **(parameters or {})},
+                                       kernel_name="python3", cwd=str(notebook.parent), progress_bar=False)
+    except Exception as error:  # papermill raises its own error types, and kernel start-up others
+        raise NotebookError(f"notebook {notebook.stem} failed: {_first_line(error)} (executed copy: {output})") \
+            from error
+    return output
+
+
+def _first_line(error: Exception) -> str:
+    """The informative part of a papermill error (its ename/evalue) or the error's first line."""
+    ename, evalue = getattr(error, "ename", None), getattr(error, "evalue", None)
+    return f"{ename}: {evalue}" if ename else (str(error).strip().splitlines() or [repr(error)])[0]
+
+
+def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = True) -> Path:
+    """Run the whole batch at ``preset`` (see the module docstring) and return the report's path."""
+    check_preset(preset)
+    selected = notebooks(only)
+    if not selected:
+        raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
+    out = results_root() / preset
+    start = time.perf_counter()
+    if train:
+        fetch_data(preset)
+        train_runs(preset, [p.stem for p in selected])
+    executed = []
+    for i, notebook in enumerate(selected, start=1):
+        print(f"notebook {i}/{len(selected)}: {notebook.stem} ...", flush=True)
+        executed.append(execute(notebook, preset=preset, out_dir=out / "notebooks"))
+    report = build_report(executed, out / "report.html", title=f"LAB reproduced — preset {preset}")
+    print(f"report: {report} ({time.perf_counter() - start:.0f} s in all)", flush=True)
+    if CHROMIUM.exists():
+        drawn = offline_check(report)
+        print(f"offline check (headless Chromium, no network): {drawn['charts'] - drawn['static_left']} of "
+              f"{drawn['charts']} charts drawn interactively", flush=True)
+    return report
+
+
+# --------------------------------------------------------------------------------------------- the report
+_ALTAIR_HTML = re.compile(r"\}\)\((\{.*\}), (\{\"mode\": \"vega-lite\".*?\})\);\s*</script>", re.S)
+_VEGALITE_MIME = re.compile(r"^application/vnd\.vegalite\.v\d+(\.\d+)*[.+]json$")
+_EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>|"
+                       r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", re.I)
+
+
+def _chart_spec(data: dict) -> tuple[dict, str | None] | None:
+    """``(Vega-Lite spec, static SVG or None)`` of an output that shows an altair chart, else ``None``.
+
+    Recognised: a Vega-Lite mime bundle (`lab.figures.show`, altair's "mimetype" renderer) and altair's default
+    HTML output (which would load Vega from a CDN)."""
+    for mime, value in data.items():
+        if _VEGALITE_MIME.match(mime):
+            spec = json.loads(value) if isinstance(value, str) else value
+            return spec, data.get("image/svg+xml")
+    match = _ALTAIR_HTML.search(data.get("text/html", "")) if "text/html" in data else None
+    return (json.loads(match.group(1)), None) if match else None
+
+
+def _script_json(value) -> str:
+    """JSON safe to place inside a ``<script>`` element."""
+    return json.dumps(value).replace("</", "<\\/")
+
+
+def chart_html(spec: dict, svg: str | None, index: int) -> str:
+    """A chart for the report: its static SVG, replaced by the interactive Vega-Embed view once that has drawn."""
+    import vl_convert as vlc
+
+    svg = svg or vlc.vegalite_to_svg(spec)
+    chart_id = f"{CHART_CLASS}-{index}"
+    return (f'<div class="{CHART_CLASS}" id="{chart_id}"><div class="{CHART_CLASS}-static">{svg}</div></div>\n'
+            f'<script type="text/javascript">(function () {{\n'
+            f'  var box = document.getElementById("{chart_id}");\n'
+            f'  vegaEmbed(box.appendChild(document.createElement("div")), {_script_json(spec)},\n'
+            f'            {{"renderer": "svg", "actions": false}})\n'
+            f'    .then(function () {{ box.querySelector(".{CHART_CLASS}-static").remove(); }})\n'
+            f'    .catch(function (error) {{ console.error(error); }});\n'
+            f'}})();</script>')
+
+
+def _report_outputs(outputs: list, counter: list[int]) -> list:
+    """A code cell's outputs for the report: printed text (logs, warnings, progress) dropped, altair charts made
+    offline; tables, figures and charts kept."""
+    kept = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            continue
+        chart = _chart_spec(output.get("data", {})) if "data" in output else None
+        if chart:
+            counter[0] += 1
+            output["data"] = {"text/html": chart_html(*chart, counter[0])}
+            output.pop("metadata", None)
+            output["metadata"] = {}
+        kept.append(output)
+    return kept
+
+
+def merge(executed: Sequence[Path], *, title: str):
+    """One notebook holding the executed notebooks one after the other (charts prepared for the offline report),
+    and the number of charts in it."""
+    import nbformat
+
+    books = [nbformat.read(str(p), as_version=4) for p in executed]
+    header = (f"# {title}\n\nNotebooks: {', '.join(p.stem for p in executed)}. Code commit {git_commit()}; "
+              f"built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Numbers labelled *paper* are published "
+              f"(ImageNet, Nvidia Jetson Xavier NX); all others were measured by this batch.")
+    merged = nbformat.v4.new_notebook(metadata=books[0].metadata if books else {})
+    merged.cells.append(nbformat.v4.new_markdown_cell(header))
+    counter = [0]
+    for book in books:
+        for cell in book.cells:
+            if cell.cell_type == "code":
+                cell.outputs = _report_outputs(cell.outputs, counter)
+            merged.cells.append(cell)
+    return merged, counter[0]
+
+
+def build_report(executed: Sequence[Path], path: Path, *, title: str = "LAB reproduced") -> Path:
+    """Write the executed notebooks as one self-contained HTML report (no code, no network needed)."""
+    import vl_convert as vlc
+    from nbconvert import HTMLExporter
+
+    merged, charts = merge(executed, title=title)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+                            embed_images=True)
+    body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
+    body = _EXTERNAL.sub("", body)  # require.js, MathJax, fonts: unused, and unreachable offline
+    script = vlc.javascript_bundle().replace("</script", "<\\/script")
+    bundle = f'<script type="text/javascript">{script}</script>'
+    body = body.replace("</head>", f"{bundle}\n<!-- lab-charts: {charts} -->\n</head>", 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(body)
+    return path
+
+
+def report_chart_count(report: Path) -> int:
+    """How many charts :func:`build_report` put into ``report``."""
+    match = re.search(r"<!-- lab-charts: (\d+) -->", report.read_text())
+    return int(match.group(1)) if match else 0
+
+
+def offline_check(report: Path, *, chromium: Path = CHROMIUM, timeout_s: int = 120) -> dict:
+    """Render ``report`` in headless Chromium with networking off and count what was drawn.
+
+    Returns ``{"charts", "rendered", "static_left", "images"}``: the report's charts, interactive Vega views drawn
+    (``svg.marks``), static fallbacks that were never replaced (a chart whose script failed) and ``<img>`` tags."""
+    if not chromium.exists():
+        raise FileNotFoundError(f"chromium: {chromium} not found (apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--proxy-server=127.0.0.1:9", "--virtual-time-budget=30000", "--dump-dom", report.resolve().as_uri()],
+            capture_output=True, text=True, timeout=timeout_s, check=True)
+    dom = done.stdout
+    return {"charts": report_chart_count(report), "rendered": dom.count('class="marks"'),
+            "static_left": dom.count(f'class="{CHART_CLASS}-static"'), "images": dom.count("<img")}
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def main(argv: Sequence[str] | None = None) -> Path:
+    """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn]``."""
+    parser = argparse.ArgumentParser(prog="python -m lab.reproduce", description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
+    parser.add_argument("--no-train", dest="train", action="store_false",
+                        help="skip data and the up-front training (notebooks still train what they miss)")
+    args = parser.parse_args(argv)
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    try:
+        return reproduce(preset=args.preset, only=only, train=args.train)
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,205 @@
+"""The batch runner and its offline report, on tiny stand-in notebooks (no training: seconds, not minutes)."""
+import re
+
+import nbformat
+import pytest
+
+from lab import reproduce
+
+CHART_CODE = """
+import altair as alt
+import matplotlib.pyplot as plt
+import pandas as pd
+import sys
+
+import lab.figures
+
+frame = pd.DataFrame({"x": [1, 2, 3], "y": [3.0, 1.0, 2.0]})
+lab.figures.show(alt.Chart(frame).mark_point().encode(x="x", y="y").properties(title="shown by lab"))
+print("a warning nobody should read", file=sys.stderr)
+plt.plot(frame["x"], frame["y"])
+plt.show()
+alt.Chart(frame).mark_bar().encode(x="x:N", y="y")  # altair's own output, which would load Vega from a CDN
+"""
+
+
+def _notebook(path, *codes, preset="smoke"):
+    """A notebook with a tagged parameters cell and ``codes`` as further code cells."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    parameters = nbformat.v4.new_code_cell(f'preset: str = "{preset}"  # scale')
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {path.stem}"), parameters,
+                *(nbformat.v4.new_code_cell(code) for code in codes)]
+    nbformat.write(nb, str(path))
+    return path
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    root = tmp_path / "results"
+    monkeypatch.setenv("LAB_RESULTS", str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def stand_in_dir(tmp_path_factory):
+    """A notebook folder: a_charts (charts, a table), b_fails (raises), c_never (must not run)."""
+    folder = tmp_path_factory.mktemp("notebooks")
+    _notebook(folder / "a_charts.ipynb", CHART_CODE, "frame")
+    _notebook(folder / "b_fails.ipynb", "raise RuntimeError('deliberate failure in ' + preset)")
+    _notebook(folder / "c_never.ipynb", "open('c_ran', 'w').close()")
+    return folder
+
+
+@pytest.fixture
+def stand_ins(stand_in_dir, monkeypatch):
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", stand_in_dir)
+    return stand_in_dir
+
+
+def test_invalid_preset_raises_before_anything_is_written(results):
+    with pytest.raises(ValueError, match="preset.*smoke"):
+        reproduce.reproduce(preset="laptop")
+    with pytest.raises(ValueError, match="preset"):
+        reproduce.main(["--preset", "laptop"])
+    assert not results.exists()
+
+
+def test_unknown_notebook_in_only_raises(results):
+    with pytest.raises(ValueError, match="only.*nope"):
+        reproduce.reproduce(preset="smoke", only=["nope"])
+    assert not results.exists()
+
+
+def test_batch_order_puts_the_paper_order_first(tmp_path):
+    for name in ("zeta", "labbnn", "train", "binarization", "alpha"):
+        _notebook(tmp_path / f"{name}.ipynb")
+    names = [p.stem for p in reproduce.notebooks(directory=tmp_path)]
+    assert names == ["train", "binarization", "labbnn", "alpha", "zeta"]
+    assert [p.stem for p in reproduce.notebooks(["zeta", "train"], directory=tmp_path)] == ["train", "zeta"]
+
+
+def test_failing_notebook_stops_the_batch_and_keeps_what_finished(results, stand_ins, capsys):
+    with pytest.raises(SystemExit):
+        reproduce.main(["--preset", "smoke", "--no-train"])
+    err = capsys.readouterr()
+    assert re.search(r"notebook b_fails failed: RuntimeError: deliberate failure in smoke", err.err)
+    assert "notebook 2/3: b_fails" in err.out
+    executed = results / "smoke" / "notebooks"
+    assert (executed / "a_charts.ipynb").exists() and (executed / "b_fails.ipynb").exists()
+    assert not (executed / "c_never.ipynb").exists() and not (stand_ins / "c_ran").exists()
+    assert not (results / "smoke" / "report.html").exists()
+
+
+@pytest.fixture(scope="module")
+def report(stand_in_dir, tmp_path_factory):
+    """The report of the stand-in a_charts notebook, executed at preset smoke (once for this module)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAB_RESULTS", str(tmp_path_factory.mktemp("results")))
+        patch.setattr(reproduce, "NOTEBOOK_DIR", stand_in_dir)
+        path = reproduce.reproduce(preset="smoke", only=["a_charts"], train=False)
+        assert path == reproduce.results_root() / "smoke" / "report.html"
+    return path
+
+
+def test_report_is_self_contained(report):
+    text = report.read_text()
+    assert not re.search(r"<script[^>]*src=|<link[^>]*href=\"https?:", text), "report loads something from outside"
+    assert "window.vegaEmbed" in text  # the inlined Vega bundle
+    assert reproduce.report_chart_count(report) == 2  # lab's chart and altair's own one
+    assert text.count('class="lab-chart-static"><svg') == 2  # each with a static SVG underneath
+    assert text.count("data:image/png;base64") >= 1  # the matplotlib figure, embedded
+    assert "<table" in text  # the DataFrame
+    assert "a warning nobody should read" not in text  # printed text dropped
+    assert "lab.figures.show(" not in text  # no code
+    assert "cdn.jsdelivr" not in text
+
+
+def test_chart_specs_survive_into_the_report(report):
+    text = report.read_text()
+    assert '"title": "shown by lab"' in text
+    assert text.count("vegaEmbed(box.appendChild") == 2
+
+
+@pytest.mark.skipif(not reproduce.CHROMIUM.exists(),
+                    reason=f"{reproduce.CHROMIUM} is absent: the offline render check needs headless Chromium "
+                           "(apt-get install chromium)")
+def test_report_renders_every_chart_offline(report):
+    drawn = reproduce.offline_check(report)
+    assert drawn["charts"] == 2
+    assert drawn["static_left"] == 0, "a chart's script failed: its static fallback is still there"
+    assert drawn["rendered"] >= drawn["charts"]
+    assert drawn["images"] >= 1
+
+
+def test_offline_check_says_when_chromium_is_missing(tmp_path):
+    page = tmp_path / "r.html"
+    page.write_text("<html></html>")
+    with pytest.raises(FileNotFoundError, match="chromium"):
+        reproduce.offline_check(page, chromium=tmp_path / "no-chromium")
+
+
+
+PRESET = {"train": {"dataset": "digits", "seed": 0}, "models": ["xnornet", "birealnet", "labbnn"],
+          "ablation_model": "birealnet", "ablation_masks": ["0000", "1111", "1011"], "seeds": [0]}
+
+
+@pytest.fixture
+def preset(monkeypatch):
+    from lab import train
+
+    monkeypatch.setattr(train, "load_preset", lambda name: PRESET)
+    return "smoke"
+
+
+def test_planned_runs_are_shared_between_tables(preset):
+    from lab import tables
+
+    labels = [run.label for run in tables.planned_runs(preset)]
+    # Fig. 1 and Table A first; Table B's 0000 / 1111 are Table A's sign / LAB runs; then the new ones in order.
+    assert labels == ["birealnet sign (seed 0)", "birealnet lab (seed 0)", "xnornet sign (seed 0)",
+                      "xnornet lab (seed 0)", "birealnet lab 1011 (seed 0)", "birealnet niblack (seed 0)",
+                      "birealnet sauvola (seed 0)", "labbnn lab (seed 0)"]
+    only_b = tables.planned_runs(preset, notebooks=["ablation_lab_blocks", "edge_latency"])
+    assert [run.overrides for run in only_b] == [
+        {"model": "birealnet", "binarizer": "sign", "seed": 0}, {"model": "birealnet", "binarizer": "lab", "seed": 0},
+        {"model": "birealnet", "binarizer": "lab", "lab_blocks": "1011", "seed": 0}]
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda t, p: t.table_b_runs(p, ["101"]), "masks"),
+    (lambda t, p: t.table_a_runs(p, ["resnet"]), "models"),
+    (lambda t, p: t.comparison_runs(p, "birealnet", ["otsu"]), "binarizers"),
+    (lambda t, p: t.comparison_runs(p, "vgg"), "model"),
+])
+def test_bad_table_arguments_raise(preset, call, match):
+    from lab import tables
+
+    with pytest.raises(ValueError, match=match):
+        call(tables, preset)
+
+
+def test_versus_paper_puts_published_numbers_beside_ours():
+    import pandas as pd
+
+    from lab import paper, tables
+
+    ours = pd.DataFrame({"mask": ["1011", "0000"], "top1": [30.0, 20.0], "top5": [60.0, 50.0],
+                         "host_latency_ms": [1.5, 1.0], "size_mb": [0.02, 0.01]})
+    table = ours.merge(paper.table_b().add_prefix("paper_").rename(columns={"paper_mask": "mask"}), on="mask")
+    long = tables.versus_paper(table).set_index(["source", "mask"])
+    assert long.loc[(tables.OURS, "1011"), "latency_ms"] == 1.5
+    assert long.loc[(tables.PAPER, "1011"), ["top1", "latency_ms", "size_mb"]].tolist() == [58.4, 75.3, 4.64]
+    assert long.loc[(tables.PAPER, "0000"), "top5"] != long.loc[(tables.PAPER, "0000"), "top5"]  # not published
+
+
+def test_paper_numbers_are_the_published_ones():
+    from lab import paper
+
+    a, b = paper.table_a(), paper.table_b()
+    assert len(a) == 8 and set(a["binarizer"]) == {"sign", "lab"}
+    assert a.set_index(["model", "binarizer"]).loc[("birealnet", "lab"), "top1"] == 59.1
+    assert sorted(b["mask"]) == sorted(f"{i:04b}" for i in range(16))
+    assert b.set_index("mask").loc["0001"].tolist() == [55.9, 41.4, 4.54]
+    assert paper.LAB_BNN["top1"] == 62.4 and paper.LAB_BNN["size_mb"] == 4.62
