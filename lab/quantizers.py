@@ -16,11 +16,13 @@ __all__ = ["LAB", "FoldedLAB", "Niblack", "Sauvola", "soft_argmax_sign", "PAIRIN
 PAIRINGS = ("channel", "reference")
 
 
-def soft_argmax_sign(d: tf.Tensor, beta) -> tf.Tensor:
+def soft_argmax_sign(d: tf.Tensor, beta, tie: float = -1.0) -> tf.Tensor:
     r"""Binarize the response difference ``d = z1 - z0`` with LAB's soft-argmax surrogate gradient.
 
-    Forward (argmax over the two responses; ties pick response 0):
+    Forward (argmax over the two responses; ties pick response 0, i.e. ``tie=-1``):
     \[ q(d) = \begin{cases} +1 & d > 0 \\ -1 & d \le 0 \end{cases} \]
+    ``tie=+1`` gives ``+1`` at ``d = 0`` (``where(d >= 0, 1, -1)``: larq's sign, which LCE fuses without a comparison
+    op); `FoldedLAB` uses it on the negated difference.
 
     Backward: the derivative of ``2 softmax(beta z)_1 - 1 = tanh(beta d / 2)``:
     \[ \partial q / \partial d = \tfrac{\beta}{2} (1 - \tanh^2(\beta d / 2)), \qquad
@@ -32,8 +34,11 @@ def soft_argmax_sign(d: tf.Tensor, beta) -> tf.Tensor:
     """
     one = tf.constant(1.0, d.dtype)
 
+    if tie not in (-1.0, 1.0):
+        raise ValueError(f"tie must be -1.0 or 1.0, got {tie!r}")
+
     def forward(d):
-        return tf.where(d > 0.0, one, -one)
+        return tf.where(d >= 0.0 if tie > 0 else d > 0.0, one, -one)
 
     def d_surrogate(d, beta, dy):
         """dL/du for u = beta d / 2, i.e. dy (1 - tanh^2(u))."""
@@ -152,13 +157,15 @@ class LAB(_Binarizer):
         z = tf.reshape(z, tf.concat([tf.shape(z)[:-1], [2, channels]], axis=0))
         return z[..., 1, :] - z[..., 0, :]
 
-    def folded_weights(self):
-        """``(kernel (k, k, C, 1), bias (C,))`` of the equivalent single depthwise conv (channel pairing only)."""
+    def folded_weights(self, negated: bool = False):
+        """``[kernel (k, k, C, 1), bias (C,)]`` of the equivalent single depthwise conv (channel pairing only):
+        ``K1 - K0, b1 - b0``, or ``K0 - K1, b0 - b1`` for the ``negated`` `FoldedLAB`."""
         if self.pairing != "channel":
             raise ValueError("only pairing='channel' folds into one depthwise conv; got pairing='reference'")
+        sign = -1.0 if negated else 1.0
         kernel = self.depthwise_kernel.numpy()
         bias = self.bias.numpy()
-        return [kernel[..., 1:] - kernel[..., :1], bias[:, 1] - bias[:, 0]]
+        return [sign * (kernel[..., 1:] - kernel[..., :1]), sign * (bias[:, 1] - bias[:, 0])]
 
     def call(self, inputs):
         outputs = soft_argmax_sign(self.difference(inputs), self.beta)
@@ -172,21 +179,32 @@ class LAB(_Binarizer):
 @lq.utils.register_alias("folded_lab")
 @lq.utils.register_keras_custom_object
 class FoldedLAB(_Binarizer):
-    r"""LAB in its deployment form: one multiplier-1 depthwise conv with the difference kernel, then a sign.
+    r"""LAB in its deployment form: one multiplier-1 depthwise conv, then a sign.
 
     Forward: ``q(x) = +1 where DW(x; K) + b > 0 else -1`` with ``K = K1 - K0`` and ``b = b1 - b0`` of a trained
     `LAB` (channel pairing): the same outputs as that LAB, with half the weights and no reshape/argmax.
-    Backward: the same soft-argmax surrogate with ``beta`` fixed to the trained value, so a folded model can still
-    be fine-tuned (training the difference kernel is an exact reparametrisation of training the pair).
+
+    ``negated=True`` stores ``K = K0 - K1``, ``b = b0 - b1`` and outputs ``+1 where DW(x; K) + b >= 0 else -1``,
+    which is exactly ``-LAB(x)``, ties included, and is the sign form LCE fuses into ``LceQuantize`` without a
+    separate comparison op. `lab.fold` uses it inside a binary layer whose quantized kernel (and pad value) it
+    negates to compensate, so the layer's output is unchanged.
+
+    Backward: the same soft-argmax surrogate ``tanh(beta (DW(x; K) + b) / 2)`` with ``beta`` fixed to the trained
+    value, so a folded model can still be fine-tuned (training the difference kernel is an exact reparametrisation
+    of training the pair).
 
     Weights: ``depthwise_kernel`` ``(k, k, C, 1)`` and ``bias`` ``(C,)``, full precision. Made by `lab.fold`.
     """
 
-    def __init__(self, kernel_size: int = 3, beta: float = 1.0, metrics=None, name: str | None = None, **kwargs):
+    def __init__(self, kernel_size: int = 3, beta: float = 1.0, negated: bool = False, metrics=None,
+                 name: str | None = None, **kwargs):
         self.kernel_size = _check_window("kernel_size", kernel_size)
         if not (isinstance(beta, (int, float)) and beta > 0):
             raise ValueError(f"beta must be a positive float, got {beta!r}")
+        if not isinstance(negated, bool):
+            raise ValueError(f"negated must be True or False, got {negated!r}")
         self.beta = float(beta)
+        self.negated = negated
         super().__init__(metrics=metrics, name=name, **kwargs)
 
     def build(self, input_shape):
@@ -198,11 +216,12 @@ class FoldedLAB(_Binarizer):
         super().build(input_shape)
 
     def call(self, inputs):
-        outputs = soft_argmax_sign(_depthwise(inputs, self.depthwise_kernel, self.bias), self.beta)
+        outputs = soft_argmax_sign(_depthwise(inputs, self.depthwise_kernel, self.bias), self.beta,
+                                   tie=1.0 if self.negated else -1.0)
         return super().call(outputs)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size, "beta": self.beta}
+        return {**super().get_config(), "kernel_size": self.kernel_size, "beta": self.beta, "negated": self.negated}
 
 
 def _local_mean_std(x: tf.Tensor, window: int):

@@ -47,8 +47,9 @@ def test_folded_and_unfolded_lab_agree_exactly():
     ties = model.get_layer("binconv0").input_quantizer.difference(x).numpy() == 0
     assert 0 < ties.mean() < 0.5  # the tie rule (a zero difference gives -1) is exercised
     unfolded, folded = deploy.convert(model, fold=False), deploy.convert(model)
-    # the folded graph has half the depthwise weights of the unfolded model, and the same ops
-    assert deploy.op_list(unfolded)["node_type"].tolist() == deploy.op_list(folded)["node_type"].tolist()
+    # the folded graph has the unfolded one's ops less the GREATER before each LceQuantize (the negated fold fuses)
+    unfolded_ops, folded_ops = (deploy.op_list(fb)["node_type"].tolist() for fb in (unfolded, folded))
+    assert unfolded_ops.count("GREATER") == 2 and [op for op in unfolded_ops if op != "GREATER"] == folded_ops
     expected = model.predict(x, verbose=0)
     np.testing.assert_array_equal(lce_predict(unfolded, x), lce_predict(folded, x))
     np.testing.assert_allclose(lce_predict(folded, x), expected, rtol=1e-6)
@@ -95,7 +96,9 @@ def test_folded_and_unfolded_network_agree():
     model, folded = converted("birealnet", "lab")
     unfolded = deploy.convert(model, fold=False)
     x = np.random.default_rng(3).standard_normal((4, *SMALL["input_shape"])).astype("float32")
-    np.testing.assert_array_equal(lce_predict(unfolded, x), lce_predict(folded, x))
+    # same binary activations; LCE's float output transform (zero-padding correction from the negated kernel)
+    # may round differently in the last bits
+    np.testing.assert_allclose(lce_predict(unfolded, x), lce_predict(folded, x), rtol=1e-5, atol=1e-6)
     # a binarization may flip where float rounding differs at a difference of ~0: compare loosely with Keras
     np.testing.assert_allclose(lce_predict(folded, x), model.predict(x, verbose=0), atol=0.05)
 

@@ -161,10 +161,10 @@ def test_fixed_beta_is_not_a_variable():
 
 
 # ---------------------------------------------------------------- models: fold, save/reload, summary, LCE
-def lab_model(input_quantizers, shape=(11, 9, 3)):
+def lab_model(input_quantizers, shape=(11, 9, 3), pad_values=0.0):
     x = inputs = tf.keras.Input(shape)
     for i, quantizer in enumerate(input_quantizers):
-        x = lq.layers.QuantConv2D(6 + i, 3, padding="same", input_quantizer=quantizer,
+        x = lq.layers.QuantConv2D(6 + i, 3, padding="same", input_quantizer=quantizer, pad_values=pad_values,
                                   kernel_quantizer="ste_sign", kernel_constraint="weight_clip",
                                   use_bias=False, name=f"binconv{i}")(x)
         x = tf.keras.layers.BatchNormalization(name=f"bn{i}")(x)
@@ -178,18 +178,34 @@ def lab_model(input_quantizers, shape=(11, 9, 3)):
     return model
 
 
-def test_fold_gives_identical_outputs():
-    model = lab_model(["lab", LAB(beta=2.0), LAB(kernel_size=5), "ste_sign"])
+@pytest.mark.parametrize("pad_values", [0.0, 1.0])
+def test_fold_gives_identical_outputs(pad_values):
+    model = lab_model(["lab", LAB(beta=2.0), LAB(kernel_size=5), "ste_sign"], pad_values=pad_values)
+    model.layers[1].kernel.assign(tf.tensor_scatter_nd_update(model.layers[1].kernel, [[0, 0, 0, 0]], [0.0]))
     folded = lab.fold(model)
+    negated = pad_values == 0.0
+    assert folded.layers[1].kernel.numpy()[0, 0, 0, 0] == (-1.0 if negated else 0.0)  # -sign(0), not -0
     x = RNG.normal(size=(5, 11, 9, 3)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), folded.predict(x, verbose=0))
-    quantizers = [layer.input_quantizer for layer in folded.layers if isinstance(layer, lq.layers.QuantConv2D)]
+    convs = [layer for layer in folded.layers if isinstance(layer, lq.layers.QuantConv2D)]
+    quantizers = [layer.input_quantizer for layer in convs]
     assert [type(q).__name__ for q in quantizers] == ["FoldedLAB", "FoldedLAB", "FoldedLAB", "SteSign"]
     assert quantizers[1].beta == 2.0 and quantizers[2].depthwise_kernel.shape == (5, 5, 6 + 1, 1)
+    # inside a zero-padded binary conv: -LAB with the conv's kernel negated (LCE has no -1 padding)
+    assert [q.negated for q in quantizers[:3]] == [negated] * 3
     # half the binarizer weights, and no beta variable
     labs = [m for m in model.submodules if isinstance(m, LAB)]
     saved = sum(int(np.prod(q.depthwise_kernel.shape[:3])) + q.bias.shape[0] + (q.beta_value is None) for q in labs)
     assert folded.count_params() == model.count_params() - saved
+
+
+def test_fold_of_a_standalone_lab_layer_keeps_the_tie_rule():
+    x = inputs = tf.keras.Input((6, 6, 2))
+    model = tf.keras.Model(inputs, LAB()(x))
+    model.layers[1].set_weights([np.zeros((3, 3, 2, 2)), np.zeros((2, 2)), np.float32(1.0)])  # every output a tie
+    folded = lab.fold(model)
+    assert not folded.layers[1].negated
+    np.testing.assert_array_equal(folded.predict(np.ones((1, 6, 6, 2)), verbose=0), -np.ones((1, 6, 6, 2)))
 
 
 def test_fold_keeps_reference_pairing_and_warns():
@@ -262,7 +278,7 @@ def lce_ops(model):
 
 @pytest.mark.parametrize("fold", [False, True])
 def test_lce_fuses_lab_into_quantize_bconv(fold):
-    model = lab_model(["lab", "lab"])
+    model = lab_model(["lab", "lab"])  # zero padding: the negated fold applies
     ops = lce_ops(lab.fold(model) if fold else model)
     assert ops.count("LceBconv2d") == 2 and ops.count("LceQuantize") == 2
     assert "CONV_2D" not in ops
@@ -270,6 +286,8 @@ def test_lce_fuses_lab_into_quantize_bconv(fold):
         if op == "LceBconv2d":
             assert ops[i - 1] == "LceQuantize"
     assert ops.count("DEPTHWISE_CONV_2D") == 2  # one multiplier-1 depthwise conv per LAB
+    # LAB's tie rule (z > 0) costs a GREATER op before LceQuantize; the negated fold (z >= 0) fuses without it
+    assert ops.count("GREATER") == (0 if fold else 2)
 
 
 # ---------------------------------------------------------------- Niblack and Sauvola
