@@ -14,6 +14,7 @@ import larq as lq
 import numpy as np
 import tensorflow as tf
 
+from lab.bench_latency import main as latency_main
 from lab.provenance import cpu_model
 from lab.quantizers import LAB
 
@@ -106,12 +107,7 @@ def train_step_main(argv=None) -> None:
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"train-step": train_step_main}
-    try:
-        from lab.bench_latency import main as latency_main
-        commands["latency"] = latency_main
-    except ImportError:
-        pass
+    commands = {"train-step": train_step_main, "latency": latency_main}
     if not argv or argv[0] not in commands:
         sys.exit(f"usage: python -m lab.bench {{{','.join(commands)}}} [options]")
     commands[argv[0]](argv[1:])
