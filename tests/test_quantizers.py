@@ -267,13 +267,10 @@ def test_larq_summary_counts_lab_weights_as_32_bit():
 def lce_ops(model):
     """Operator names of the LCE-converted model, in run order."""
     import larq_compute_engine as lce
-    from tensorflow.lite.python import schema_py_generated as schema
 
-    flat = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(lce.convert_keras_model(model), 0))
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = [flat.operatorCodes[op.opcodeIndex] for op in flat.subgraphs[0].operators]
-    return [c.customCode.decode() if c.customCode else names[max(c.builtinCode, c.deprecatedBuiltinCode)]
-            for c in codes]
+    from lab.deploy import op_list
+
+    return op_list(lce.convert_keras_model(model))["node_type"].tolist()
 
 
 @pytest.mark.parametrize("fold", [False, True])
