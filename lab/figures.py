@@ -110,17 +110,23 @@ def scatter(long: pd.DataFrame, *, x: str = "latency_ms", label: str = "mask", t
 def bars(long: pd.DataFrame, *, x: str = "model", y: str = "top1", color: str = "binarizer",
          title: str = "") -> alt.FacetChart:
     """Grouped bars of ``y`` per ``x`` (one bar per ``color`` value), ours and the paper's side by side in two
-    panels with their own scales. ``long`` comes from `lab.tables.versus_paper`."""
+    panels with their own scales. ``long`` comes from `lab.tables.versus_paper`; its ``<y>_min`` / ``<y>_max``
+    columns, when there, draw each bar's range over seeds as a black rule."""
     order = list(dict.fromkeys(long[color]))  # the table's order (sign first), not alphabetical
     offset = {} if color == x else {"xOffset": alt.XOffset(f"{color}:N", sort=order)}
-    return alt.Chart(long.dropna(subset=[y])).mark_bar().encode(
-        x=alt.X(f"{x}:N", title=None, sort=list(dict.fromkeys(long[x]))),
+    base = alt.Chart().encode(x=alt.X(f"{x}:N", title=None, sort=list(dict.fromkeys(long[x]))), **offset)
+    layers = [base.mark_bar().encode(
         y=alt.Y(f"{y}:Q", title=AXIS_TITLES.get(y, y)),
         color=alt.Color(f"{color}:N", sort=order),
         tooltip=[x, color, "source", alt.Tooltip(f"{y}:Q", format=".2f")],
-        **offset,
-    ).properties(width=240, height=220).facet(column=alt.Column("source:N", title=None)).resolve_scale(
-        y="independent").properties(title=title)
+    )]
+    low, high = f"{y}_min", f"{y}_max"
+    if {low, high} <= set(long):
+        layers.append(base.mark_rule(color="black").encode(
+            y=f"{low}:Q", y2=f"{high}:Q",
+            tooltip=[x, color, alt.Tooltip(f"{low}:Q", format=".2f"), alt.Tooltip(f"{high}:Q", format=".2f")]))
+    return alt.layer(*layers, data=long.dropna(subset=[y])).properties(width=240, height=220).facet(
+        column=alt.Column("source:N", title=None)).resolve_scale(y="independent").properties(title=title)
 
 
 # --------------------------------------------------------------------------------------------- Fig. 1

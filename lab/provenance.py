@@ -75,6 +75,9 @@ def device() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "kind": "gpu" if gpus else "cpu",
+        # Threads change float summation order, hence the trained numbers (0: TF's default, one per core).
+        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "tf_inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
     }
 
 

@@ -60,8 +60,10 @@ def settings(preset: str) -> dict[str, Any]:
     from lab import train
 
     config = train.load_preset(preset)
+    seeds = list(config.get("seeds", [0]))
     return {"models": list(config.get("models", NETWORKS)), "ablation_model": config.get("ablation_model", "birealnet"),
-            "ablation_masks": list(config.get("ablation_masks", paper.MASKS)), "seeds": list(config.get("seeds", [0]))}
+            "ablation_masks": list(config.get("ablation_masks", paper.MASKS)), "seeds": seeds,
+            "ablation_seeds": list(config.get("ablation_seeds", seeds))}
 
 
 def _seeded(runs: Iterable[Run], seeds: Sequence[int]) -> list[Run]:
@@ -105,7 +107,7 @@ def table_b_runs(preset: str, masks: Sequence[str] | None = None) -> list[Run]:
     s = settings(preset)
     model = s["ablation_model"]
     masks = _check_masks(masks or s["ablation_masks"], NUM_STAGES[model])
-    return _seeded([_mask_run(model, m) for m in masks], s["seeds"])
+    return _seeded([_mask_run(model, m) for m in masks], s["ablation_seeds"])
 
 
 def comparison_runs(preset: str, model: str = "birealnet",
@@ -141,26 +143,49 @@ def planned_runs(preset: str, *, notebooks: Sequence[str] | None = None) -> list
 
 
 # --------------------------------------------------------------------------------------------- measuring
-def measure_deployment(run_id: str) -> dict[str, Any]:
-    """Convert a trained run with LCE (LAB folded) and measure it on this host: sizes and latency.
+def _stored(path: Path) -> dict[str, Any] | None:
+    """A JSON results file without its provenance block; ``None`` when it is missing."""
+    if not path.exists():
+        return None
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"}
 
-    Cached as ``runs/<run_id>/deployment.json`` (re-measured on another host); the converted graph is kept as
-    ``runs/<run_id>/model.tflite`` for device benchmarks."""
+
+def convert_run(run_id: str) -> dict[str, float]:
+    """Fold and convert a trained run with LCE, once: writes ``runs/<run_id>/model.tflite`` (for host and device
+    benchmarks) and returns its sizes (`lab.deploy.sizes`, cached in ``runs/<run_id>/sizes.json``).
+
+    Timing nothing, it can run beside other work (`lab.reproduce`'s parallel training)."""
     import lab
     from lab import deploy, train
 
     folder = train.run_path(run_id)
-    cache = folder / "deployment.json"
-    here = provenance.cpu_model()
-    if cache.exists():
-        stored = json.loads(cache.read_text())
-        if stored.get("host_cpu") == here:
-            return {k: v for k, v in stored.items() if k != "provenance"}
+    cache = folder / "sizes.json"
+    stored = _stored(cache) if (folder / "model.tflite").exists() else None
+    if stored is not None:
+        return stored
     net = lab.fold(train.load_model(run_id))
     flatbuffer = deploy.convert(net, fold=False)
     (folder / "model.tflite").write_bytes(flatbuffer)
-    timing = deploy.latency(flatbuffer, **LATENCY_RUNS)
-    result = {**deploy.sizes(net, flatbuffer), "host_latency_ms": timing["median_ms"],
+    result = deploy.sizes(net, flatbuffer)
+    provenance.write_json(cache, result, {"run_id": run_id})
+    return result
+
+
+def measure_deployment(run_id: str) -> dict[str, Any]:
+    """A trained run's deployment figures: sizes (`convert_run`) and its host latency, timed here.
+
+    Cached as ``runs/<run_id>/deployment.json`` (re-measured on another host). Time it with nothing else running:
+    the latency is only as quiet as the machine."""
+    from lab import deploy, train
+
+    folder = train.run_path(run_id)
+    cache = folder / "deployment.json"
+    stored = _stored(cache)
+    if stored is not None and stored.get("host_cpu") == provenance.cpu_model():
+        return stored
+    sizes = convert_run(run_id)
+    timing = deploy.latency((folder / "model.tflite").read_bytes(), **LATENCY_RUNS)
+    result = {**sizes, "host_latency_ms": timing["median_ms"],
               **{k: v for k, v in timing.items() if k.startswith("host") or k in ("threads", "bconv_kernel")}}
     provenance.write_json(cache, result, {"run_id": run_id, **LATENCY_RUNS})
     return result
@@ -179,7 +204,8 @@ def device_latencies(folder: str | Path | None) -> dict[str, float]:
 
 
 def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None = None) -> pd.DataFrame:
-    """One row per run configuration (seeds averaged): accuracy, sizes and latencies, and the run ids."""
+    """One row per run configuration (seeds averaged, top-1's lowest and highest seed beside): accuracy, sizes and
+    latencies, and the run ids."""
     from lab import train
 
     device = device_latencies(device_logs)
@@ -195,7 +221,10 @@ def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None 
     numeric = ["top1", "top5", "deployed_size_mb", "tflite_file_mb", "host_latency_ms", "device_latency_ms"]
     grouped = table.groupby(keys, sort=False)
     out = grouped[numeric].mean().reset_index()
+    # The seed spread beside the mean says whether a LAB - sign difference is larger than the seed noise.
     out.insert(len(keys) + 2, "seeds", grouped.size().to_numpy())
+    out.insert(len(keys) + 3, "top1_min", grouped["top1"].min().to_numpy())
+    out.insert(len(keys) + 4, "top1_max", grouped["top1"].max().to_numpy())
     out["run_ids"] = grouped["run_id"].agg(" ".join).to_numpy()
     return out.rename(columns={"deployed_size_mb": "size_mb", "tflite_file_mb": "tflite_mb"})
 
@@ -261,10 +290,12 @@ OURS, PAPER = "ours (this batch; host latency)", "paper (ImageNet; Xavier NX lat
 
 def versus_paper(table: pd.DataFrame) -> pd.DataFrame:
     """A table with ``paper_*`` columns in long form for `lab.figures`: one row per configuration and ``source``
-    (ours / paper) with ``top1``, ``top5``, ``latency_ms`` (ours: host), ``size_mb``; metrics the paper did not
-    publish are NaN."""
+    (ours / paper) with ``top1``, ``top5``, ``latency_ms`` (ours: host), ``size_mb`` and our seeds' ``top1_min`` /
+    ``top1_max`` (when ``table`` has them); metrics the paper did not publish are NaN."""
     keys = [c for c in ("mask", "name", "model", "binarizer") if c in table]
-    metrics = {"top1": "top1", "top5": "top5", "host_latency_ms": "latency_ms", "size_mb": "size_mb"}
+    spread = [c for c in ("top1_min", "top1_max") if c in table]
+    metrics = {"top1": "top1", "top5": "top5", "host_latency_ms": "latency_ms", "size_mb": "size_mb",
+               **{c: c for c in spread}}
     ours = table[keys + list(metrics)].rename(columns=metrics).assign(source=OURS)
     published = table[keys].assign(source=PAPER, **{
         m: table.get(f"paper_{m}", pd.Series(float("nan"), index=table.index)) for m in metrics.values()})

@@ -46,6 +46,7 @@ SCHEDULES = ("linear", "cosine", "step", "constant")
 EPOCH_DELAY_ENV = "LAB_TEST_EPOCH_DELAY_S"
 # Parameters that only say where or how loudly to run; they don't change the result, so they are not in the run id.
 NON_IDENTITY = ("run_id", "results_root", "data_dir", "download", "verbose", "run_eagerly")
+VERBOSITIES = ("auto", "epoch", 0, 1, 2)  # `verbose` of train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +178,7 @@ def check_params(p: dict[str, Any]) -> dict[str, Any]:
              "warmup_epochs", "a number >= 0 or None", p["warmup_epochs"])
     _require(_is_number(p["seed"], int) and p["seed"] >= 0, "seed", "an integer >= 0", p["seed"])
     _require(isinstance(p["run_eagerly"], bool), "run_eagerly", "True or False", p["run_eagerly"])
+    _require(p["verbose"] in VERBOSITIES, "verbose", f"one of {VERBOSITIES}", p["verbose"])
     run_id = p["run_id"]
     _require(run_id is None or isinstance(run_id, str) and run_id and not set(run_id) & set("/\\ ")
              and not run_id.startswith("."), "run_id", "a non-empty folder name without '/', '\\' or spaces", run_id)
@@ -224,10 +226,10 @@ class EpochEnd(tf.keras.callbacks.Callback):
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, state: dict[str, tf.Variable], history_path: Path | None,
-                 *, train_images: int, batch_size: int):
+                 *, train_images: int, batch_size: int, announce: str | None = None):
         super().__init__()
         self.manager, self.state, self.history_path = manager, state, history_path
-        self.train_images, self.batch_size = train_images, batch_size
+        self.train_images, self.batch_size, self.announce = train_images, batch_size, announce
         self.delay = float(os.environ.get(EPOCH_DELAY_ENV, 0))
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -254,6 +256,10 @@ class EpochEnd(tf.keras.callbacks.Callback):
         self.manager.save(checkpoint_number=epoch + 1)
         if self.history_path:
             write_history(rows, self.history_path)
+        if self.announce:
+            scores = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
+            print(f"{self.announce}: epoch {epoch + 1}/{self.params['epochs']} - {row['epoch_seconds']:.0f}s - {scores}",
+                  flush=True)
 
 
 def write_history(rows: list[dict], path: Path) -> None:
@@ -275,10 +281,11 @@ def _run_lock(run_dir: Path):
 
 
 def _verbosity(verbose) -> int:
-    """Keras verbosity: a progress bar on a terminal, one line per epoch in logs and notebooks run in batch."""
+    """Keras verbosity: a progress bar on a terminal, one line per epoch in logs and notebooks run in batch;
+    "epoch" prints lab's own epoch line, named by run id (for runs sharing one log), instead of Keras'."""
     if verbose == "auto":
         return 1 if sys.stdout.isatty() else 2
-    return int(verbose)
+    return 0 if verbose == "epoch" else int(verbose)
 
 
 def _stored_metrics(run_dir: Path, params: dict[str, Any]) -> dict[str, Any] | None:
@@ -375,7 +382,8 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
         data_dir, download: where the dataset lives; whether TFDS may download it.
         run_id: results folder name (default: derived from the parameters, see :func:`default_run_id`).
         results_root: results root (default ``$LAB_RESULTS``, else ``<repo>/results``).
-        verbose: Keras verbosity, or "auto" (progress bar on a terminal, one line per epoch otherwise).
+        verbose: Keras verbosity 0, 1 or 2, "auto" (progress bar on a terminal, one line per epoch otherwise) or
+            "epoch" (one line per epoch that starts with the run id: for several runs writing to one log).
         run_eagerly: run the steps eagerly instead of tracing them into a graph: the same computation, faster for
             a handful of tiny steps (the smoke preset) where tracing costs more than training.
     """
@@ -423,7 +431,8 @@ def _fit(net, params, run_dir: Path, train_data, val_data, steps: int, *, chief:
     if start < params["epochs"]:
         net.fit(train_data.dataset, validation_data=val_data.dataset, epochs=params["epochs"], initial_epoch=start,
                 callbacks=[EpochEnd(manager, state, history_path, train_images=train_images,
-                                    batch_size=params["batch_size"])],
+                                    batch_size=params["batch_size"],
+                                    announce=params["run_id"] if params["verbose"] == "epoch" else None)],
                 verbose=_verbosity(params["verbose"]))
     history = json.loads(state["history"].numpy())
     metrics = _metrics(net, history, train_data, val_data, params)

@@ -58,6 +58,13 @@ def stand_ins(stand_in_dir, monkeypatch):
     return stand_in_dir
 
 
+@pytest.mark.parametrize("jobs", [0, -1, 1.5, "2", True])
+def test_invalid_jobs_raises_before_anything_is_written(results, jobs):
+    with pytest.raises(ValueError, match="^jobs: must be an integer >= 1"):
+        reproduce.reproduce(preset="smoke", jobs=jobs)
+    assert not results.exists()
+
+
 def test_invalid_preset_raises_before_anything_is_written(results):
     with pytest.raises(ValueError, match="preset.*smoke"):
         reproduce.reproduce(preset="laptop")
@@ -203,3 +210,80 @@ def test_paper_numbers_are_the_published_ones():
     assert sorted(b["mask"]) == sorted(f"{i:04b}" for i in range(16))
     assert b.set_index("mask").loc["0001"].tolist() == [55.9, 41.4, 4.54]
     assert paper.LAB_BNN["top1"] == 62.4 and paper.LAB_BNN["size_mb"] == 4.62
+
+
+def test_seeds_repeat_the_tables_and_ablation_seeds_table_b(monkeypatch):
+    from lab import tables, train
+
+    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "seeds": [0, 1], "ablation_seeds": [0]})
+    assert [run.label for run in tables.table_a_runs("smoke", ["xnornet"])] == [
+        "xnornet sign (seed 0)", "xnornet sign (seed 1)", "xnornet lab (seed 0)", "xnornet lab (seed 1)"]
+    assert [run.seed for run in tables.table_b_runs("smoke")] == [0, 0, 0]
+    assert tables.settings("smoke")["ablation_seeds"] == [0]
+    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "seeds": [3, 4]})
+    assert tables.settings("smoke")["ablation_seeds"] == [3, 4]  # without ablation_seeds: the seeds
+
+
+def test_measure_averages_seeds_and_keeps_their_range(preset, monkeypatch):
+    from lab import tables, train
+
+    top1 = {0: 0.5, 1: 0.7}
+    monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["seed"]], "top5": 0.9,
+                                                            "run_id": f"r{o['seed']}"})
+    monkeypatch.setattr(tables, "measure_deployment", lambda run_id: dict(deployed_size_mb=1.0, tflite_file_mb=1.0,
+                                                                           host_latency_ms=0.5))
+    table = tables.measure([tables.Run("xnornet", "sign", seed=s) for s in (0, 1)], preset)
+    row = table.iloc[0]
+    assert (row["top1"], row["top1_min"], row["top1_max"], row["seeds"]) == pytest.approx((60.0, 50.0, 70.0, 2))
+    assert row["run_ids"] == "r0 r1"
+
+
+def test_bars_draw_the_seed_range_of_our_runs():
+    import pandas as pd
+
+    from lab import figures, tables
+
+    ours = pd.DataFrame({"name": ["a-sign", "a-lab"], "model": ["birealnet"] * 2, "binarizer": ["sign", "lab"],
+                         "top1": [70.0, 72.0], "top5": [98.0, 99.0], "host_latency_ms": [0.3, 0.4],
+                         "size_mb": [0.1, 0.2], "top1_min": [69.0, 71.0], "top1_max": [71.0, 73.0],
+                         "paper_top1": [54.4, 59.1]})
+    long = tables.versus_paper(ours)
+    assert long.query("source == @tables.PAPER")["top1_max"].isna().all()
+    marks = [layer["mark"] for layer in figures.bars(long).to_dict()["spec"]["layer"]]
+    assert [m["type"] if isinstance(m, dict) else m for m in marks] == ["bar", "rule"]
+    assert len(figures.bars(long, y="top5").to_dict()["spec"]["layer"]) == 1  # no range for top-5
+
+
+def test_parallel_training_trains_converts_then_times_every_run(results, capfd):
+    """Two worker processes at the smoke preset: every run trained, converted and timed, metrics in plan order,
+    epoch lines named by run, each worker's thread share in the provenance."""
+    import json
+    import os
+
+    from lab import tables
+
+    planned = tables.planned_runs("smoke", notebooks=["binarization"])
+    metrics = reproduce.train_runs("smoke", ["binarization"], jobs=2)
+    out = capfd.readouterr().out
+    assert [m["run_id"].split("-")[:2] for m in metrics] == [[r.model, r.binarizer] for r in planned]
+    assert f"run {len(planned)}/{len(planned)} done" in out and "timing host latency" in out
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for m in metrics:
+        folder = results / "runs" / m["run_id"]
+        assert {"model.tflite", "sizes.json", "deployment.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
+        assert f"{m['run_id']}: epoch 1/1" in out
+        device = json.loads((folder / "config.json").read_text())["provenance"]["device"]
+        assert device["tf_intra_op_threads"] == threads
+
+
+def test_a_failing_run_in_a_worker_stops_the_batch_naming_it(results):
+    results.mkdir()
+    (results / "runs").write_text("a file where the runs folder should be")
+    with pytest.raises(RuntimeError, match=r"run birealnet (sign|lab) \(seed 0\) failed"):
+        reproduce.train_runs("smoke", ["binarization"], jobs=2)
+
+
+def test_every_preset_sets_a_valid_number_of_jobs():
+    from lab.train import PRESETS
+
+    assert {p: reproduce.preset_jobs(p) for p in PRESETS} == {"smoke": 1, "cpu": 2, "imagenette": 1, "imagenet": 1}

@@ -81,7 +81,7 @@ def test_overrides_replace_the_recipe():
     ({"epochs": 0}, "epochs"), ({"epochs": -2}, "epochs"), ({"batch_size": 0}, "batch_size"),
     ({"image_size": 16}, "image_size"), ({"strategy": "tpu"}, "strategy"), ({"width": 0}, "width"),
     ({"steps_per_epoch": 0}, "steps_per_epoch"), ({"lr_schedule": "exp"}, "lr_schedule"), ({"seed": -1}, "seed"),
-    ({"run_id": "a/b"}, "run_id"), ({"run_eagerly": "yes"}, "run_eagerly"),
+    ({"run_id": "a/b"}, "run_id"), ({"run_eagerly": "yes"}, "run_eagerly"), ({"verbose": "loud"}, "verbose"),
 ])
 def test_bad_parameter_fails_before_any_file(results_root, bad, name):
     with pytest.raises(ValueError, match=f"^{name}"):
@@ -181,6 +181,13 @@ def test_killed_run_resumes_to_a_complete_history(results_root):
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history["learning_rate"].is_monotonic_decreasing  # the schedule went on from the restored step
     assert metrics_of(out)[0]["epochs"] == 3 and (run_dir / "metrics.json").exists()
+
+
+def test_epoch_verbosity_names_the_run_on_every_epoch_line(results_root):
+    out = finish(python(TRAIN_SCRIPT, json.dumps({**TINY, "epochs": 2, "run_id": "named", "verbose": "epoch"})))
+    lines = [line for line in out.splitlines() if line.startswith("named: epoch ")]
+    assert [line.split()[2] for line in lines] == ["1/2", "2/2"] and all("val_top1: " in line for line in lines)
+    assert "Epoch 1/2" not in out  # Keras' own lines are off
 
 
 def test_parallel_runs_keep_to_their_own_folders(results_root):
