@@ -26,6 +26,7 @@ import tensorflow as tf
 
 import lab
 from lab import provenance
+from lab.processes import check_jobs, run_all
 from lab.paper import table_a
 from lab.quantizers import LAB
 
@@ -373,24 +374,38 @@ def build_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(2
     return lab.fold(model) if fold else model
 
 
+def convert_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(224, 224, 3), width: float = 1.0,
+                    num_classes: int = 1000) -> tuple[bytes, dict[str, Any]]:
+    """`build_variant` converted with LCE: its flatbuffer and its table row (network, variant label, `sizes`)."""
+    model = build_variant(network, variant=variant, lab_blocks=lab_blocks, input_shape=input_shape, width=width,
+                          num_classes=num_classes)
+    flatbuffer = convert(model, fold=False)
+    return flatbuffer, {"network": network, "variant": VARIANT_LABELS[variant], **sizes(model, flatbuffer)}
+
+
+def time_variants(converted: Mapping[str, tuple[bytes, dict]], *, threads: int = 1, runs: int = 20, warmup: int = 3,
+                  indirect_bgemm: bool = True) -> pd.DataFrame:
+    """The rows of `convert_variant` results (by variant) with their latencies measured side by side
+    (`compare_latency`) and the host setting."""
+    timings = compare_latency({v: fb for v, (fb, _) in converted.items()}, threads=threads, runs=runs,
+                              warmup=warmup, indirect_bgemm=indirect_bgemm)
+    return pd.DataFrame([{**row, **timings[v]} for v, (_, row) in converted.items()])
+
+
 def measure_network(network: str, *, variants=tuple(VARIANTS), lab_blocks=None, input_shape=(224, 224, 3),
                     width: float = 1.0, num_classes: int = 1000, threads: int = 1, runs: int = 20, warmup: int = 3,
                     indirect_bgemm: bool = True) -> tuple[dict[str, bytes], pd.DataFrame]:
-    """Convert each variant of ``network`` (`build_variant`) and measure them side by side (`compare_latency`).
+    """Convert each variant of ``network`` (`convert_variant`) and measure them side by side (`time_variants`).
 
     Returns the flatbuffers by variant and one row per variant: network, variant (its label), ``tflite_file_mb``,
     ``deployed_size_mb`` (`sizes`), the latency figures and the host setting.
     """
     variants = _check_variants(variants)
     _check_timing(threads, runs, warmup)
-    flatbuffers, rows = {}, []
-    for variant in variants:
-        model = build_variant(network, variant=variant, lab_blocks=lab_blocks, input_shape=input_shape,
-                              width=width, num_classes=num_classes)
-        flatbuffers[variant] = convert(model, fold=False)
-        rows.append({"network": network, "variant": VARIANT_LABELS[variant], **sizes(model, flatbuffers[variant])})
-    timings = compare_latency(flatbuffers, threads=threads, runs=runs, warmup=warmup, indirect_bgemm=indirect_bgemm)
-    return flatbuffers, pd.DataFrame([{**row, **timings[v]} for row, v in zip(rows, variants)])
+    converted = {v: convert_variant(network, variant=v, lab_blocks=lab_blocks, input_shape=input_shape, width=width,
+                                    num_classes=num_classes) for v in variants}
+    table = time_variants(converted, threads=threads, runs=runs, warmup=warmup, indirect_bgemm=indirect_bgemm)
+    return {v: fb for v, (fb, _) in converted.items()}, table
 
 
 def with_paper(table: pd.DataFrame) -> pd.DataFrame:
@@ -413,6 +428,18 @@ def lab_over_sign(table: pd.DataFrame, column: str = "median_ms") -> pd.DataFram
     return ratios.reset_index()
 
 
+def _convert_all(p: Mapping[str, Any], lab_blocks) -> dict[tuple[str, str], tuple[bytes, dict]]:
+    """`convert_variant` of every (network, variant) of the study, in ``p["jobs"]`` processes, with progress."""
+    pairs = [(n, v) for n in p["networks"] for v in p["variants"]]
+    tasks = [dict(network=n, variant=v, lab_blocks=lab_blocks, input_shape=(p["input_size"], p["input_size"], 3),
+                  width=p["width"]) for n, v in pairs]
+
+    def done(index, finished, result):
+        print(f"converted {finished}/{len(pairs)}: {' '.join(pairs[index])}", flush=True)
+
+    return dict(zip(pairs, run_all(convert_variant, tasks, jobs=p["jobs"], on_done=done)))
+
+
 def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """`edge_settings` of ``preset`` updated by the non-None ``overrides``, checked before any work starts."""
     from lab import models
@@ -427,6 +454,11 @@ def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError(f"width must be a number in (0, 4], got {p['width']!r}")
     _check_timing(p["threads"], p["runs"], p["warmup"])
     _check_int("profile_runs", p["profile_runs"], 1)
+    if p.get("jobs") is None:
+        from lab.train import load_preset
+
+        p["jobs"] = load_preset(preset).get("jobs", 1)
+    check_jobs(p["jobs"])
     if p.get("device_logs") is not None:
         p["device_logs"] = provenance.REPO_ROOT / p["device_logs"]  # relative paths: from the repository root
     if p.get("device_logs") is not None and not p["device_logs"].is_dir():
@@ -436,10 +468,12 @@ def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 def edge_latency(*, preset: str, networks=None, variants=None, lab_blocks=None, input_size=None, width=None,
                  threads: int = 1, runs=None, profile_runs=None, indirect_bgemm: bool = True, device_logs=None,
-                 out: str | Path | None = None) -> dict[str, Any]:
+                 jobs=None, out: str | Path | None = None) -> dict[str, Any]:
     """The edge-latency study: every network x variant converted, sized, timed on the host and op-profiled.
 
-    None arguments take the preset's value (`edge_settings`). Writes under ``out`` (default
+    None arguments take the preset's value (`edge_settings`; ``jobs``: the preset's ``jobs:``, else 1). The
+    graphs are built and converted first, in ``jobs`` processes (`lab.processes.run_all`); then each network's
+    variants are timed one network at a time, with nothing else running. Writes under ``out`` (default
     ``<results>/<preset>/edge_latency/``) the ``.tflite`` graphs, ``benchmark.sh`` to profile them on a device
     (`lab.oplogs.benchmark_script`), and the tables ``deployment`` (sizes and host latency, paper beside),
     ``lab_over_sign`` and ``host_op_profile`` (plus ``device_op_profile`` read from ``device_logs``).
@@ -448,19 +482,19 @@ def edge_latency(*, preset: str, networks=None, variants=None, lab_blocks=None, 
     from lab import oplogs
 
     p = _resolve(preset, dict(networks=networks, variants=variants, input_size=input_size, width=width,
-                              threads=threads, runs=runs, profile_runs=profile_runs, device_logs=device_logs))
+                              threads=threads, runs=runs, profile_runs=profile_runs, device_logs=device_logs,
+                              jobs=jobs))
     p.update(preset=preset, lab_blocks=lab_blocks, indirect_bgemm=indirect_bgemm)
     out = Path(out) if out is not None else provenance.results_root() / preset / "edge_latency"
     out.mkdir(parents=True, exist_ok=True)
-    shape = (p["input_size"], p["input_size"], 3)
+    converted = _convert_all(p, lab_blocks)
     tables, profiles, graphs = [], [], []
     for i, network in enumerate(p["networks"], 1):
-        print(f"[{i}/{len(p['networks'])}] {network}: converting and timing {', '.join(p['variants'])}", flush=True)
-        flatbuffers, table = measure_network(
-            network, variants=p["variants"], lab_blocks=lab_blocks, input_shape=shape, width=p["width"],
-            threads=threads, runs=p["runs"], warmup=p["warmup"], indirect_bgemm=indirect_bgemm)
-        tables.append(table)
-        for variant, flatbuffer in flatbuffers.items():
+        print(f"[{i}/{len(p['networks'])}] {network}: timing {', '.join(p['variants'])}", flush=True)
+        mine = {v: converted[network, v] for v in p["variants"]}
+        tables.append(time_variants(mine, threads=threads, runs=p["runs"], warmup=p["warmup"],
+                                    indirect_bgemm=indirect_bgemm))
+        for variant, (flatbuffer, _) in mine.items():
             graphs.append(f"{network}_{variant}.tflite")
             (out / graphs[-1]).write_bytes(flatbuffer)
             profile = op_profile(flatbuffer, threads=threads, runs=p["profile_runs"], indirect_bgemm=indirect_bgemm)

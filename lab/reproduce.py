@@ -15,10 +15,8 @@
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import contextlib
 import json
-import multiprocessing
 import os
 import re
 import subprocess
@@ -28,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from lab.processes import check_jobs, run_all
 from lab.provenance import REPO_ROOT, git_commit, results_root
 from lab.train import PRESETS
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -74,30 +73,32 @@ def fetch_data(preset: str) -> None:
         print(data.fetch_fashion_mnist(), flush=True)
 
 
-def check_jobs(jobs) -> int:
-    """``jobs`` itself, or ``ValueError`` naming the parameter and the allowed values."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: must be an integer >= 1 (parallel training processes), got {jobs!r}")
-    return jobs
-
-
 def preset_jobs(preset: str) -> int:
-    """The preset's ``jobs:`` (parallel training processes of `reproduce`), 1 when it sets none."""
+    """The preset's ``jobs:`` (parallel processes for training and conversion), 1 when it sets none."""
     from lab import train
 
     return check_jobs(train.load_preset(preset).get("jobs", 1))
 
 
 def train_runs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> list[dict]:
-    """Train (or reuse) and convert every run the named notebooks need, in ``jobs`` processes, then time each
-    converted run's host latency one at a time with nothing else running; returns the runs' metrics in plan order.
+    """Train (or reuse) and convert every run the named notebooks need, in ``jobs`` processes (`lab.processes`;
+    their epoch lines then start with the run id, as they share one log), then time each converted run's host
+    latency one at a time with nothing else running; returns the runs' metrics in plan order.
 
     A failed run stops the batch with its name; finished runs are kept and reused next time, and a run stopped in
     flight resumes after its last finished epoch."""
     from lab import tables
 
     runs = tables.planned_runs(preset, notebooks=notebook_names)
-    metrics = _train_here(preset, runs) if check_jobs(jobs) == 1 else _train_in_processes(preset, runs, jobs)
+    if check_jobs(jobs) > 1:
+        print(f"training {len(runs)} runs in {jobs} processes", flush=True)
+
+    def done(index, finished, metrics):
+        print(f"run {finished}/{len(runs)} done: {runs[index].label}, top-1 {100 * metrics['top1']:.2f} %",
+              flush=True)
+
+    tasks = [{"preset": preset, "run": run, **({"verbose": "epoch"} if jobs > 1 else {})} for run in runs]
+    metrics = run_all(train_and_convert, tasks, jobs=jobs, on_done=done)
     print(f"timing host latency of {len(metrics)} runs ...", flush=True)
     for m in metrics:
         tables.measure_deployment(m["run_id"])
@@ -114,47 +115,6 @@ def train_and_convert(preset: str, run, **options) -> dict:
         tables.convert_run(metrics["run_id"])
     except Exception as error:
         raise RuntimeError(f"run {run.label} failed: {type(error).__name__}: {error}") from error
-    return metrics
-
-
-def _train_here(preset: str, runs) -> list[dict]:
-    metrics = []
-    for i, run in enumerate(runs, start=1):
-        print(f"run {i}/{len(runs)}: {run.label} ...", flush=True)
-        metrics.append(train_and_convert(preset, run))
-    return metrics
-
-
-def _worker_start(threads: int) -> None:
-    """Pool initializer: this worker's share of the cores, set before TF runs anything."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def _worker_run(task: tuple) -> tuple[int, dict]:
-    """``(preset, index, run)`` -> ``(index, metrics)`` of `train_and_convert`, in a worker: its epoch lines name the
-    run, because the workers share one log."""
-    preset, index, run = task
-    return index, train_and_convert(preset, run, verbose="epoch")
-
-
-def _train_in_processes(preset: str, runs, jobs: int) -> list[dict]:
-    """`train_and_convert` of every run in ``jobs`` fresh processes, each with cores / jobs TF threads.
-
-    Small networks leave cores idle while Python builds and traces graphs, so two one-thread processes on two
-    cores finish the cpu preset's runs about 1.4x sooner than one two-thread process. Leaving the pool (done or
-    failed, or Ctrl-C) terminates the workers."""
-    threads = max(1, len(os.sched_getaffinity(0)) // jobs)
-    print(f"training {len(runs)} runs in {jobs} processes of {threads} TF thread(s) each", flush=True)
-    metrics = [None] * len(runs)
-    with multiprocessing.get_context("spawn").Pool(jobs, _worker_start, (threads,)) as pool:  # TF isn't fork-safe
-        tasks = [(preset, i, run) for i, run in enumerate(runs)]
-        for count, (index, result) in enumerate(pool.imap_unordered(_worker_run, tasks), start=1):
-            metrics[index] = result
-            print(f"run {count}/{len(runs)} done: {runs[index].label}, top-1 {100 * result['top1']:.2f} %",
-                  flush=True)
     return metrics
 
 

@@ -418,7 +418,9 @@ def _fit(net, params, run_dir: Path, train_data, val_data, steps: int, *, chief:
     if chief and not (run_dir / "config.json").exists():
         provenance.write_json(run_dir / "config.json", {"run_id": params["run_id"], "params": params,
                                                        "steps_per_epoch": steps, "replicas": replicas,
-                                                       "train_examples": train_data.num_examples}, params)
+                                                       "train_examples": train_data.num_examples,
+                                                       "input_shape": list(train_data.input_shape),
+                                                       "num_classes": train_data.num_classes}, params)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "history": tf.Variable("[]")}
     checkpoint = tf.train.Checkpoint(model=net, optimizer=net.optimizer, **state)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=2)
@@ -481,13 +483,18 @@ def load_history(run_id: str, results_root: str | os.PathLike | None = None) -> 
 
 
 def load_model(run_id: str, results_root: str | os.PathLike | None = None) -> tf.keras.Model:
-    """Rebuild a trained network from its ``config.json`` and load its final weights."""
+    """Rebuild a trained network from its ``config.json`` and load its final weights (the dataset need not be
+    there: the config records the input shape and class count)."""
     folder = run_path(run_id, results_root)
-    p = json.loads((folder / "config.json").read_text())["params"]
-    shape = lab_data.load(p["dataset"], split="validation", image_size=p["image_size"], data_dir=p["data_dir"],
-                          limit=1)
+    config = json.loads((folder / "config.json").read_text())
+    p = config["params"]
+    if "input_shape" not in config:  # written before the config recorded them: ask the dataset
+        shape = lab_data.load(p["dataset"], split="validation", image_size=p["image_size"], data_dir=p["data_dir"],
+                              limit=1)
+        config.update(input_shape=shape.input_shape, num_classes=shape.num_classes)
     net = _models().build(p["model"], binarizer=p["binarizer"], lab_blocks=p["lab_blocks"],
-                          input_shape=shape.input_shape, num_classes=shape.num_classes, width=p["width"])
+                          input_shape=tuple(config["input_shape"]), num_classes=config["num_classes"],
+                          width=p["width"])
     net.load_weights(folder / "model.weights.h5")
     return net
 
@@ -496,12 +503,13 @@ def plot_history(history: pd.DataFrame, title: str = ""):
     """Learning curves: loss and top-1 per epoch, training vs validation (a matplotlib figure)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("loss", "top1")):
         ax.plot(history["epoch"], history[metric], "o-", label="training")
         ax.plot(history["epoch"], history[f"val_{metric}"], "s-", label="validation")
-        ax.set(xlabel="epoch", ylabel=metric, title=f"{title} {metric}".strip())
+        ax.set(xlabel="epoch", ylabel=metric, title=metric)
         ax.legend()
+    fig.suptitle(title, fontsize="medium")  # one line over both panels: run ids are long
     fig.tight_layout()
     return fig
 

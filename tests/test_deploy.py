@@ -139,6 +139,8 @@ def test_bad_arguments_raise_before_work():
         deploy.measure_network("birealnet", variants=["lab_unfolded"])
     with pytest.raises(ValueError, match="networks"):
         deploy.edge_latency(preset="smoke", networks=["alexnet"])
+    with pytest.raises(ValueError, match="^jobs"):
+        deploy.edge_latency(preset="smoke", jobs=0)
 
 
 # --------------------------------------------------------------------------- timing
@@ -164,7 +166,7 @@ def test_notebook_runs_at_smoke_scale(tmp_path, monkeypatch):
     papermill.execute_notebook(
         str(provenance.REPO_ROOT / "notebooks" / "edge_latency.ipynb"), str(tmp_path / "out.ipynb"),
         parameters=dict(preset="smoke", networks=["birealnet"], input_size=32, width=0.0625, runs=3,
-                        profile_runs=1, device_logs=str(logs)),
+                        profile_runs=1, device_logs=str(logs), jobs=2),  # conversions in processes of a kernel
         cwd=str(provenance.REPO_ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
     out = tmp_path / "smoke" / "edge_latency"
     for name in ("birealnet_sign.tflite", "birealnet_lab.tflite", "birealnet_lab_folded.tflite", "benchmark.sh",
