@@ -41,12 +41,13 @@ def package_versions(names=PACKAGES) -> dict[str, str]:
 
 
 def git_commit(root: Path = REPO_ROOT) -> str:
-    """HEAD commit of the repository, suffixed with ``-dirty`` when the tree has uncommitted changes."""
+    """HEAD commit of the repository, suffixed with ``-dirty`` when tracked files other than the committed results
+    (``results/``, which a reproduction rewrites) have uncommitted changes."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+                               cwd=root, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")

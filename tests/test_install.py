@@ -21,3 +21,20 @@ def test_make_setup_is_a_no_op_when_nothing_changed():
     # `make -q` exits 0 only when the target is up to date, i.e. a second `make setup` would do nothing
     result = subprocess.run(["make", "-q", "setup"], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, "make setup would rebuild .venv although pyproject.toml did not change"
+
+
+def test_git_commit_is_dirty_for_code_changes_but_not_for_rewritten_results(tmp_path):
+    from lab.provenance import git_commit
+
+    git = lambda *args: subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True, text=True)
+    (tmp_path / "results").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results" / "table.csv").write_text("a\n1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    head = git("rev-parse", "HEAD").stdout.strip()
+    (tmp_path / "results" / "table.csv").write_text("a\n2\n")  # a reproduction rewrote the committed results
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "-dirty"
