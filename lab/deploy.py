@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -201,10 +202,12 @@ def _check_int(name: str, value, low: int) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def _check_timing(threads, runs, warmup) -> None:
+def _check_timing(threads, runs, warmup, min_seconds: float = 0.0) -> None:
     _check_int("threads", threads, 1)
     _check_int("runs", runs, 1)
     _check_int("warmup", warmup, 0)
+    if isinstance(min_seconds, bool) or not isinstance(min_seconds, (int, float)) or min_seconds < 0:
+        raise ValueError(f"min_seconds must be a number >= 0, got {min_seconds!r}")
 
 
 def _interpreter(flatbuffer: bytes, threads: int, indirect_bgemm: bool):
@@ -243,14 +246,17 @@ def _times_ms(interpreter, inputs, runs: int, warmup: int) -> np.ndarray:
 
 
 def compare_latency(flatbuffers: Mapping[str, bytes], *, threads: int = 1, runs: int = 20, warmup: int = 3,
-                    indirect_bgemm: bool = True) -> dict[str, dict[str, Any]]:
+                    indirect_bgemm: bool = True, min_seconds: float = 0.0) -> dict[str, dict[str, Any]]:
     """`latency` of several models measured side by side: their timed runs interleave (one run of each in
     turn), so a change in machine load between them affects all alike. Keys as in ``flatbuffers``."""
-    _check_timing(threads, runs, warmup)
+    _check_timing(threads, runs, warmup, min_seconds)
     interpreters = {key: _interpreter(fb, threads, indirect_bgemm) for key, fb in flatbuffers.items()}
     inputs = {key: _random_inputs(it) for key, it in interpreters.items()}
     for key, interpreter in interpreters.items():
         _times_ms(interpreter, inputs[key], warmup, 0)
+    if min_seconds:  # one timed round tells how many rounds fill min_seconds
+        round_ms = sum(_times_ms(it, inputs[key], 1, 0)[0] for key, it in interpreters.items())
+        runs = max(runs, math.ceil(min_seconds * 1e3 / round_ms))
     times = {key: np.empty(runs) for key in interpreters}
     for i in range(runs):
         for key, interpreter in interpreters.items():
@@ -266,15 +272,16 @@ def _spread(times: np.ndarray) -> dict[str, float]:
 
 
 def latency(flatbuffer: bytes, *, threads: int = 1, runs: int = 20, warmup: int = 3,
-            indirect_bgemm: bool = True) -> dict[str, Any]:
+            indirect_bgemm: bool = True, min_seconds: float = 0.0) -> dict[str, Any]:
     """Host latency of one inference (batch 1) through LCE's interpreter.
 
     Returns the median, mean, standard deviation, interquartile range, min and max over ``runs`` timed runs
-    (in ms), the run counts and the host setting (`host`). ``indirect_bgemm=True`` selects LCE's indirect BGEMM
+    (in ms; more when ``runs`` take less than ``min_seconds`` in all), the run counts and the host setting
+    (`host`). ``indirect_bgemm=True`` selects LCE's indirect BGEMM
     bconv kernel, 5-6x faster than the default one on x86: the representative host setting.
     """
     return compare_latency({"model": flatbuffer}, threads=threads, runs=runs, warmup=warmup,
-                           indirect_bgemm=indirect_bgemm)["model"]
+                           indirect_bgemm=indirect_bgemm, min_seconds=min_seconds)["model"]
 
 
 def _single_op_flatbuffer(model, index: int) -> bytes:

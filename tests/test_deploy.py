@@ -150,6 +150,10 @@ def test_latency_and_op_profile():
     assert timing["min_ms"] <= timing["median_ms"] <= timing["max_ms"] and timing["runs"] == 5
     assert timing["host_cpu"] == provenance.cpu_model() and timing["threads"] == 1
     assert timing["bconv_kernel"] == "indirect BGEMM"
+    longer = deploy.latency(flatbuffer, runs=5, warmup=1, min_seconds=0.2)  # a tiny graph: many more runs
+    assert longer["runs"] > 5 and longer["runs"] * longer["median_ms"] == pytest.approx(200, rel=0.5)
+    with pytest.raises(ValueError, match="min_seconds"):
+        deploy.latency(flatbuffer, min_seconds=-1)
     profile = deploy.op_profile(flatbuffer, runs=2, warmup=1)
     ops = deploy.op_list(flatbuffer)
     assert list(profile.columns) == deploy.PROFILE_COLUMNS
