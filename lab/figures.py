@@ -58,10 +58,30 @@ def save(figure, path: str | Path, params: dict | None = None) -> list[Path]:
     return files
 
 
+def origin(preset: str) -> str:
+    """Where our numbers come from, for a figure's subtitle: the scale, the machine and the code."""
+    machine = provenance.device()
+    where = ", ".join(machine["gpus"]) or machine["cpu"]
+    return f"ours: preset {preset} on {where} ({machine['kind']}), lab {provenance.git_commit()[:7]}"
+
+
+def stamp(figure, preset: str):
+    """``figure`` with `origin` under its title (altair: a subtitle; matplotlib: a grey line at the bottom)."""
+    if isinstance(figure, alt.TopLevelMixin):
+        title = figure.title.copy() if isinstance(figure.title, alt.TitleParams) else alt.TitleParams(
+            text="" if figure.title is alt.Undefined else figure.title, anchor="start")
+        title.subtitle = origin(preset)
+        return figure.properties(title=title)
+    figure.text(0.01, 0.0, origin(preset), fontsize=7, color="grey", va="top")
+    return figure
+
+
 def publish(figure, *, preset: str, notebook: str, name: str, params: dict | None = None) -> None:
-    """Show a chart or matplotlib figure in the notebook and save it as ``results/<preset>/<notebook>/<name>``."""
+    """Show a chart or matplotlib figure, stamped with its `origin`, in the notebook and save it as
+    ``results/<preset>/<notebook>/<name>``."""
     from lab.tables import out_dir
 
+    figure = stamp(figure, preset)
     save(figure, out_dir(preset, notebook) / name, {"preset": preset, **(params or {})})
     if isinstance(figure, alt.TopLevelMixin):
         show(figure)

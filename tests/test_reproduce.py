@@ -287,3 +287,23 @@ def test_every_preset_sets_a_valid_number_of_jobs():
     from lab.train import PRESETS
 
     assert {p: reproduce.preset_jobs(p) for p in PRESETS} == {"smoke": 1, "cpu": 2, "imagenette": 1, "imagenet": 1}
+
+
+def test_published_figures_say_which_scale_machine_and_code_made_them():
+    import altair as alt
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from lab import figures, provenance
+
+    chart = alt.Chart(alt.Data(values=[{"x": 1}])).mark_point().encode(x="x:Q").properties(
+        title=alt.TitleParams("Table A", fontSize=9))
+    title = figures.stamp(chart, "cpu").to_dict()["title"]
+    assert title["text"] == "Table A" and title["fontSize"] == 9  # the chart's own title kept
+    assert title["subtitle"].startswith("ours: preset cpu on ") and provenance.cpu_model() in title["subtitle"]
+    assert provenance.git_commit()[:7] in title["subtitle"]
+    figure, _ = plt.subplots()
+    assert [t.get_text() for t in figures.stamp(figure, "smoke").texts] == [figures.origin("smoke")]
+    plt.close(figure)
