@@ -99,7 +99,8 @@ def train_step_main(argv=None) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     times = train_step_times(args.steps, args.rounds)
     print(f"Training step, Bi-Real-style net {STAGES} x {BLOCKS} blocks, input {SHAPE}, batch {BATCH}")
-    print(f"host: {cpu_model()}, TF intra-op threads: {args.threads or 'default'}, median of {args.rounds} rounds x {args.steps} steps")
+    print(f"host: {cpu_model()}, TF intra-op threads: {args.threads or 'default'}, "
+          f"median of {args.rounds} rounds x {args.steps} steps")
     print(f"| binarizer | ms / step | ratio to sign |\n|---|---|---|")
     for name, seconds in times.items():
         print(f"| {name} | {seconds * 1e3:.1f} | {seconds / times['sign']:.2f} |")

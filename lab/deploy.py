@@ -125,8 +125,8 @@ def _constant_binary_kernels(model: tf.keras.Model):
 
 def _graphdef_flatbuffer(model: tf.keras.Model) -> bytes:
     """LCE's graph-def conversion path (the one ``convert_keras_model`` falls back to): trace the model at batch 1
-    (binary kernels as constants), freeze its variables, convert. It skips the SavedModel export, which retraces every layer and takes 4-6x
-    longer for the same graph."""
+    (binary kernels as constants), freeze its variables, convert. It skips the SavedModel export, which retraces
+    every layer and takes 4-6x longer for the same graph."""
     from larq_compute_engine.mlir._tf_tfl_flatbuffer import convert_graphdef_to_tflite_flatbuffer
     from tensorflow.core.framework.types_pb2 import DataType
     from tensorflow.lite.python.util import get_tensor_name
@@ -462,9 +462,9 @@ def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
     _check_timing(p["threads"], p["runs"], p["warmup"])
     _check_int("profile_runs", p["profile_runs"], 1)
     if p.get("jobs") is None:
-        from lab.train import load_preset
+        from lab.train import preset_jobs
 
-        p["jobs"] = load_preset(preset).get("jobs", 1)
+        p["jobs"] = preset_jobs(preset)
     check_jobs(p["jobs"])
     if p.get("device_logs") is not None:
         p["device_logs"] = provenance.REPO_ROOT / p["device_logs"]  # relative paths: from the repository root

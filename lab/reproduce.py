@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 from lab.processes import check_jobs, run_all
 from lab.provenance import REPO_ROOT, git_commit, results_root
-from lab.train import PRESETS
+from lab.train import PRESETS, preset_jobs
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
 ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
@@ -71,13 +71,6 @@ def fetch_data(preset: str) -> None:
     dataset = train.load_preset(preset)["train"].get("dataset")
     if dataset == "fashion_mnist":
         print(data.fetch_fashion_mnist(), flush=True)
-
-
-def preset_jobs(preset: str) -> int:
-    """The preset's ``jobs:`` (parallel processes for training and conversion), 1 when it sets none."""
-    from lab import train
-
-    return check_jobs(train.load_preset(preset).get("jobs", 1))
 
 
 def train_runs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> list[dict]:

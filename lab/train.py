@@ -258,8 +258,8 @@ class EpochEnd(tf.keras.callbacks.Callback):
             write_history(rows, self.history_path)
         if self.announce:
             scores = " - ".join(f"{k}: {v:.4f}" for k, v in (logs or {}).items())
-            print(f"{self.announce}: epoch {epoch + 1}/{self.params['epochs']} - {row['epoch_seconds']:.0f}s - {scores}",
-                  flush=True)
+            print(f"{self.announce}: epoch {epoch + 1}/{self.params['epochs']} - {row['epoch_seconds']:.0f}s - "
+                  f"{scores}", flush=True)
 
 
 def write_history(rows: list[dict], path: Path) -> None:
@@ -451,6 +451,13 @@ def load_preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
         raise ValueError(f"preset: unknown preset {name!r}; choose one of {PRESETS}")
     return yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
+
+
+def preset_jobs(name: str) -> int:
+    """The preset's ``jobs:``, the processes for its work that times nothing (`lab.processes`); 1 when unset."""
+    from lab.processes import check_jobs
+
+    return check_jobs(load_preset(name).get("jobs", 1))
 
 
 def run(preset: str, **overrides) -> dict[str, Any]:
