@@ -3,7 +3,8 @@
 LCE turns a binarizer into ``LceQuantize -> LceBconv2d`` only when the binarizer ends in ``tf.where(c, 1., -1.)``
 (or ``larq.math.sign``) with nothing in between; otherwise it *silently* keeps a float ``CONV_2D``. `convert`
 therefore reads the op list back from the flatbuffer and refuses a model whose binary convolutions did not all
-become ``LceBconv2d``.
+become ``LceBconv2d``, or in which a comparison or select op (which LCE keeps, e.g. ``GREATER`` for ``x > 0``) sits
+between a folded LAB's depthwise conv and its ``LceQuantize``.
 
 Timings come from LCE's Python interpreter on this machine: they are *host* figures (LCE's x86 kernels are
 portable C++, not the ARM kernels of a phone or a Jetson); every figure carries the host it was measured on.
@@ -29,22 +30,27 @@ import lab
 from lab import provenance
 from lab.processes import check_jobs, run_all
 from lab.paper import table_a
-from lab.quantizers import LAB
+from lab.quantizers import LAB, FoldedLAB
 
 __all__ = [
-    "BINARY_CONV_OP", "METHODS", "ConversionError", "binary_conv_layers", "layer_of", "op_list", "convert", "sizes",
+    "BINARY_CONV_OP", "COMPARISON_OPS", "METHODS", "ConversionError", "binary_conv_layers", "layer_of", "op_list",
+    "compared_quantizes", "convert", "sizes",
     "compare_latency", "latency", "host", "op_profile", "PROFILE_COLUMNS", "VARIANTS", "VARIANT_LABELS",
     "edge_settings", "build_variant", "measure_network", "with_paper", "lab_over_sign", "edge_latency",
 ]
 
 BINARY_CONV_OP = "LceBconv2d"
+# TFLite ops that compare or select: none may sit between a folded LAB's depthwise conv and its LceQuantize
+COMPARISON_OPS = frozenset({"GREATER", "GREATER_EQUAL", "LESS", "LESS_EQUAL", "EQUAL", "NOT_EQUAL", "SELECT",
+                            "SELECT_V2", "LOGICAL_NOT", "LOGICAL_AND", "LOGICAL_OR"})
 METHODS = ("graphdef", "saved_model")  # LCE conversion paths, see `convert`
 PROFILE_COLUMNS = ["run_order", "node_type", "avg_ms", "percent", "name", "layer"]
 _TFLITE_IDENTIFIER = b"TFL3"
 
 
 class ConversionError(RuntimeError):
-    """LCE converted a model but did not turn every binary convolution into an ``LceBconv2d``."""
+    """LCE converted a model but did not turn every binary convolution into an ``LceBconv2d``, or left a comparison
+    op before the ``LceQuantize`` of a folded LAB."""
 
 
 def _schema():
@@ -105,6 +111,48 @@ def op_list(flatbuffer: bytes) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run_order", "node_type", "name", "layer", "output_shape"])
 
 
+def compared_quantizes(flatbuffer: bytes) -> list[tuple[str, list[str]]]:
+    """Every ``LceQuantize`` that a depthwise conv feeds through comparison or select ops (`COMPARISON_OPS`): its
+    output tensor name and those ops, nearest the depthwise conv first. An unfolded LAB gives ``GREATER``; a folded
+    one nothing."""
+    model = _unpack(flatbuffer)
+    names = _op_names(model)
+    graph = model.subgraphs[0]
+    producer = {int(t): op for op in graph.operators for t in op.outputs}
+    found = []
+    for op in graph.operators:
+        if names[op.opcodeIndex] != "LceQuantize":
+            continue
+        between, source = [], producer.get(int(op.inputs[0]))
+        while source is not None and names[source.opcodeIndex] in COMPARISON_OPS:
+            between.insert(0, names[source.opcodeIndex])
+            variable = [int(t) for t in source.inputs if t >= 0 and int(t) in producer]
+            source = producer[variable[0]] if variable else None
+        if between and source is not None and names[source.opcodeIndex] == "DEPTHWISE_CONV_2D":
+            found.append((graph.tensors[op.outputs[0]].name.decode(), between))
+    return found
+
+
+def _check_folded_labs(model: tf.keras.Model, flatbuffer: bytes) -> None:
+    """Raise `ConversionError` naming the layer where, in a model with folded LAB layers, a comparison op sits between
+    a depthwise conv and its ``LceQuantize``, unless that layer keeps LAB's strict rule on purpose (an unfolded LAB
+    or a ``FoldedLAB(strict=True)``)."""
+    if not any(isinstance(m, FoldedLAB) and not m.strict for m in model.submodules):
+        return
+    strict = {name for layer in binary_conv_layers(model)
+              if isinstance(layer.input_quantizer, LAB)
+              or isinstance(layer.input_quantizer, FoldedLAB) and layer.input_quantizer.strict
+              for name in (layer.name, layer.input_quantizer.name)}
+    refused = [(name, between) for name, between in compared_quantizes(flatbuffer)
+               if not strict & set(name.replace(";", "/").split("/"))]
+    if refused:
+        listing = "\n".join(f"  {layer_of(name)}: DEPTHWISE_CONV_2D -> {' -> '.join(between)} -> LceQuantize"
+                            for name, between in refused)
+        raise ConversionError(
+            f"{len(refused)} folded LAB layer(s) kept a comparison op before LceQuantize (a slow extra op; the "
+            "fold must end in tf.where(z >= 0, 1., -1.), the sign LCE fuses):\n" + listing)
+
+
 @contextlib.contextmanager
 def _constant_binary_kernels(model: tf.keras.Model):
     """While active, every binary conv of ``model`` reads its kernel as a constant: its kernel quantizer applied
@@ -152,7 +200,9 @@ def convert(model: tf.keras.Model, *, fold: bool = True, method: str = "graphdef
     ``larq_compute_engine.convert_keras_model`` (SavedModel export first, 4-6x slower). Both give the same ops.
 
     Raises `ConversionError` (with the op list) when the converted graph has fewer ``LceBconv2d`` ops than the
-    model has binary convolutions: LCE kept some of them as float convolutions.
+    model has binary convolutions: LCE kept some of them as float convolutions; and (naming the layers) when a
+    comparison or select op sits between a folded LAB's depthwise conv and its ``LceQuantize``. An unfolded LAB
+    (``fold=False``) or a ``FoldedLAB(strict=True)`` keeps its ``GREATER`` op on purpose.
     """
     if not isinstance(fold, bool):
         raise ValueError(f"fold must be True or False, got {fold!r}")
@@ -175,6 +225,7 @@ def convert(model: tf.keras.Model, *, fold: bool = True, method: str = "graphdef
             f"LCE made {found} {BINARY_CONV_OP} op(s) for {expected} binary convolution(s): the rest became float "
             "ops. A binarizer must end in tf.where(cond, 1., -1.) (or larq.math.sign) directly before the "
             f"convolution. Converted ops:\n{listing}")
+    _check_folded_labs(model, flatbuffer)
     return flatbuffer
 
 

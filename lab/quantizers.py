@@ -9,11 +9,13 @@ Networks", WACV 2023 (arXiv:2210.13858).
 from __future__ import annotations
 
 import larq as lq
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["LAB", "FoldedLAB", "Niblack", "Sauvola", "soft_argmax_sign", "PAIRINGS"]
+__all__ = ["LAB", "FoldedLAB", "Niblack", "Sauvola", "soft_argmax_sign", "PAIRINGS", "BETA_MIN"]
 
 PAIRINGS = ("channel", "reference")
+BETA_MIN = 1e-3  # floor of a trainable beta: beta <= 0 would flip or kill the surrogate and could not be folded
 
 
 def soft_argmax_sign(d: tf.Tensor, beta, tie: float = -1.0) -> tf.Tensor:
@@ -22,7 +24,7 @@ def soft_argmax_sign(d: tf.Tensor, beta, tie: float = -1.0) -> tf.Tensor:
     Forward (argmax over the two responses; ties pick response 0, i.e. ``tie=-1``):
     \[ q(d) = \begin{cases} +1 & d > 0 \\ -1 & d \le 0 \end{cases} \]
     ``tie=+1`` gives ``+1`` at ``d = 0`` (``where(d >= 0, 1, -1)``: larq's sign, which LCE fuses without a comparison
-    op); `FoldedLAB` uses it on the negated difference.
+    op); `FoldedLAB` uses it with a bias lowered by one ULP, which keeps LAB's outputs.
 
     Backward: the derivative of ``2 softmax(beta z)_1 - 1 = tanh(beta d / 2)``:
     \[ \partial q / \partial d = \tfrac{\beta}{2} (1 - \tanh^2(\beta d / 2)), \qquad
@@ -73,6 +75,14 @@ def _check_window(name: str, value) -> int:
     return value
 
 
+def _check_beta(value, allow_none: bool) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"beta must be {'None (trainable) or ' if allow_none else ''}a positive float, got {value!r}")
+    return float(value)
+
+
 def _check_4d(cls_name: str, input_shape) -> tf.TensorShape:
     shape = tf.TensorShape(input_shape)
     if shape.rank != 4 or shape[-1] is None:
@@ -81,10 +91,25 @@ def _check_4d(cls_name: str, input_shape) -> tf.TensorShape:
     return shape
 
 
-class _Binarizer(lq.quantizers._BaseQuantizer):  # larq's base: adds the optional `flip_ratio` metric
-    """Common base: 1-bit output and a check that the input is a 4-D feature map."""
+def _at_least_beta_min(beta: tf.Tensor) -> tf.Tensor:
+    """Constraint of LAB's trainable beta, applied by Keras optimizers after every update."""
+    return tf.maximum(beta, BETA_MIN)
+
+
+class _Binarizer(lq.quantizers.Quantizer):
+    """Common base: 1-bit output and a check that the input is a 4-D feature map.
+
+    No larq ``metrics``: larq's only one, ``flip_ratio``, counts sign flips of a tensor between training steps and
+    needs its full shape; for an activation binarizer that is a changing batch of different images.
+    """
 
     precision = 1
+
+    def __init__(self, name: str | None = None, **kwargs):
+        if kwargs.pop("metrics", None):
+            raise ValueError(f"metrics: {type(self).__name__} takes no larq metrics (flip_ratio tracks weights "
+                             "between training steps, not activations); pass None or leave it out")
+        super().__init__(name=name, **kwargs)
 
     def build(self, input_shape):
         _check_4d(type(self).__name__, input_shape)
@@ -104,8 +129,11 @@ class LAB(_Binarizer):
     computes ONE multiplier-1 depthwise convolution with the difference kernel and difference bias, while the paper's
     two kernels stay the trained variables (the optimizer sees exactly the paper's parameters).
 
-    Backward: the soft-argmax surrogate ``tanh(beta * (z_c1 - z_c0) / 2)`` (see `soft_argmax_sign`); gradients with
-    respect to ``K1`` and ``K0`` (and ``b1``, ``b0``) are exact negatives of each other.
+    Backward: the soft-argmax surrogate ``tanh(beta * (z_c1 - z_c0) / 2)`` (see `soft_argmax_sign`). A trainable
+    beta enters as ``max(beta_variable, BETA_MIN)``, positive by construction (the forward does not depend on it),
+    and the variable carries the constraint ``max(., BETA_MIN)``: after each optimizer step it holds the beta in use
+    (``layer.beta`` reads as the actual beta, as in earlier checkpoints) and at the floor the gradient still
+    reaches it (``d max(v, m) / dv = 1`` at ``v = m``).
 
     ``pairing="reference"`` reproduces the authors' code: the multiplier-2 depthwise output, ordered
     ``[c0m0, c0m1, c1m0, c1m1, ...]``, is reshaped to ``[..., 2, C]``, so output channel ``j`` compares depthwise
@@ -117,24 +145,22 @@ class LAB(_Binarizer):
 
     # Arguments
         kernel_size: odd positive size of the depthwise kernel.
-        beta: fixed positive temperature of the surrogate, or ``None`` for a trainable one (initialised to 1.0).
+        beta: fixed positive temperature of the surrogate, or ``None`` for a trainable one (initialised to 1.0,
+            kept >= `BETA_MIN`).
         pairing: "channel" (the method) or "reference" (the authors' code).
-        metrics: larq quantizer metrics (``["flip_ratio"]``) or ``None``.
 
     # References
         - Falkena et al., LAB: Learnable Activation Binarizer for Binary Neural Networks, WACV 2023.
     """
 
-    def __init__(self, kernel_size: int = 3, beta: float | None = None, pairing: str = "channel", metrics=None,
+    def __init__(self, kernel_size: int = 3, beta: float | None = None, pairing: str = "channel",
                  name: str | None = None, **kwargs):
         self.kernel_size = _check_window("kernel_size", kernel_size)
-        if beta is not None and not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and beta > 0):
-            raise ValueError(f"beta must be None (trainable) or a positive float, got {beta!r}")
+        self.beta_value = _check_beta(beta, allow_none=True)
         if pairing not in PAIRINGS:
             raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
-        self.beta_value = None if beta is None else float(beta)
         self.pairing = pairing
-        super().__init__(metrics=metrics, name=name, **kwargs)
+        super().__init__(name=name, **kwargs)
 
     def build(self, input_shape):
         channels = _check_4d("LAB", input_shape)[-1]
@@ -143,9 +169,14 @@ class LAB(_Binarizer):
             "depthwise_kernel", shape=(k, k, channels, 2), initializer="glorot_uniform", trainable=True)
         self.bias = self.add_weight("bias", shape=(channels, 2), initializer="zeros", trainable=True)
         self.beta = (self.add_weight("beta", shape=(), initializer=tf.keras.initializers.Constant(1.0),
-                                     trainable=True)
+                                     constraint=_at_least_beta_min, trainable=True)
                      if self.beta_value is None else self.beta_value)
         super().build(input_shape)
+
+    @property
+    def temperature(self):
+        """The beta the surrogate uses: the fixed one, or ``max(beta variable, BETA_MIN)``."""
+        return self.beta if self.beta_value is not None else tf.maximum(self.beta, BETA_MIN)
 
     def difference(self, inputs: tf.Tensor) -> tf.Tensor:
         """The compared response difference ``z1 - z0`` (before binarization) for this layer's pairing."""
@@ -157,19 +188,17 @@ class LAB(_Binarizer):
         z = tf.reshape(z, tf.concat([tf.shape(z)[:-1], [2, channels]], axis=0))
         return z[..., 1, :] - z[..., 0, :]
 
-    def folded_weights(self, negated: bool = False):
-        """``[kernel (k, k, C, 1), bias (C,)]`` of the equivalent single depthwise conv (channel pairing only):
-        ``K1 - K0, b1 - b0``, or ``K0 - K1, b0 - b1`` for the ``negated`` `FoldedLAB`."""
+    def folded_weights(self) -> list[np.ndarray]:
+        """``[K1 - K0 (k, k, C, 1), b1 - b0 (C,)]`` in float32, the single depthwise conv `difference` computes
+        (channel pairing only)."""
         if self.pairing != "channel":
             raise ValueError("only pairing='channel' folds into one depthwise conv; got pairing='reference'")
-        sign = -1.0 if negated else 1.0
         kernel = self.depthwise_kernel.numpy()
         bias = self.bias.numpy()
-        return [sign * (kernel[..., 1:] - kernel[..., :1]), sign * (bias[:, 1] - bias[:, 0])]
+        return [kernel[..., 1:] - kernel[..., :1], bias[:, 1] - bias[:, 0]]
 
     def call(self, inputs):
-        outputs = soft_argmax_sign(self.difference(inputs), self.beta)
-        return super().call(outputs)
+        return soft_argmax_sign(self.difference(inputs), self.temperature)
 
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size, "beta": self.beta_value,
@@ -179,33 +208,29 @@ class LAB(_Binarizer):
 @lq.utils.register_alias("folded_lab")
 @lq.utils.register_keras_custom_object
 class FoldedLAB(_Binarizer):
-    r"""LAB in its deployment form: one multiplier-1 depthwise conv, then a sign.
+    r"""LAB in its deployment form: one multiplier-1 depthwise conv, then the sign LCE fuses into ``LceQuantize``.
 
-    Forward: ``q(x) = +1 where DW(x; K) + b > 0 else -1`` with ``K = K1 - K0`` and ``b = b1 - b0`` of a trained
-    `LAB` (channel pairing): the same outputs as that LAB, with half the weights and no reshape/argmax.
+    Forward: ``q(x) = +1 where DW(x; K) + b >= 0 else -1`` with ``K = K1 - K0`` of a trained channel-pairing `LAB`
+    and ``b`` its bias difference ``b1 - b0`` lowered by one ULP (`lab.folding.lowered_bias`): the same outputs as
+    that LAB, ties included, where the bias is added after the depthwise sum (as in TF), with half the weights and
+    no comparison op after conversion. ``strict=True`` keeps LAB's own rule, ``+1 where DW(x; K) + b > 0`` with
+    ``b = b1 - b0``, for a layer whose bias cannot be lowered exactly; LCE then adds a ``GREATER`` op.
 
-    ``negated=True`` stores ``K = K0 - K1``, ``b = b0 - b1`` and outputs ``+1 where DW(x; K) + b >= 0 else -1``,
-    which is exactly ``-LAB(x)``, ties included, and is the sign form LCE fuses into ``LceQuantize`` without a
-    separate comparison op. `lab.fold` uses it inside a binary layer whose quantized kernel (and pad value) it
-    negates to compensate, so the layer's output is unchanged.
-
-    Backward: the same soft-argmax surrogate ``tanh(beta (DW(x; K) + b) / 2)`` with ``beta`` fixed to the trained
-    value, so a folded model can still be fine-tuned (training the difference kernel is an exact reparametrisation
-    of training the pair).
+    Backward: the soft-argmax surrogate ``tanh(beta (DW(x; K) + b) / 2)`` with ``beta`` fixed to the trained value,
+    so a folded model can still be fine-tuned (training the difference kernel is an exact reparametrisation of
+    training the pair).
 
     Weights: ``depthwise_kernel`` ``(k, k, C, 1)`` and ``bias`` ``(C,)``, full precision. Made by `lab.fold`.
     """
 
-    def __init__(self, kernel_size: int = 3, beta: float = 1.0, negated: bool = False, metrics=None,
-                 name: str | None = None, **kwargs):
+    def __init__(self, kernel_size: int = 3, beta: float = 1.0, strict: bool = False, name: str | None = None,
+                 **kwargs):
         self.kernel_size = _check_window("kernel_size", kernel_size)
-        if not (isinstance(beta, (int, float)) and beta > 0):
-            raise ValueError(f"beta must be a positive float, got {beta!r}")
-        if not isinstance(negated, bool):
-            raise ValueError(f"negated must be True or False, got {negated!r}")
-        self.beta = float(beta)
-        self.negated = negated
-        super().__init__(metrics=metrics, name=name, **kwargs)
+        self.beta = _check_beta(beta, allow_none=False)
+        if not isinstance(strict, bool):
+            raise ValueError(f"strict must be True or False, got {strict!r}")
+        self.strict = strict
+        super().__init__(name=name, **kwargs)
 
     def build(self, input_shape):
         channels = _check_4d("FoldedLAB", input_shape)[-1]
@@ -216,12 +241,11 @@ class FoldedLAB(_Binarizer):
         super().build(input_shape)
 
     def call(self, inputs):
-        outputs = soft_argmax_sign(_depthwise(inputs, self.depthwise_kernel, self.bias), self.beta,
-                                   tie=1.0 if self.negated else -1.0)
-        return super().call(outputs)
+        return soft_argmax_sign(_depthwise(inputs, self.depthwise_kernel, self.bias), self.beta,
+                                tie=-1.0 if self.strict else 1.0)
 
     def get_config(self):
-        return {**super().get_config(), "kernel_size": self.kernel_size, "beta": self.beta, "negated": self.negated}
+        return {**super().get_config(), "kernel_size": self.kernel_size, "beta": self.beta, "strict": self.strict}
 
 
 def _local_mean_std(x: tf.Tensor, window: int):
@@ -236,18 +260,17 @@ def _local_mean_std(x: tf.Tensor, window: int):
 class _LocalThreshold(_Binarizer):
     """STE sign of ``x - threshold(x)`` for a local threshold (Niblack, Sauvola)."""
 
-    def __init__(self, window: int = 3, k: float = 0.0, metrics=None, name: str | None = None, **kwargs):
+    def __init__(self, window: int = 3, k: float = 0.0, name: str | None = None, **kwargs):
         self.window = _check_window("window", window)
         self.k = float(k)
-        super().__init__(metrics=metrics, name=name, **kwargs)
+        super().__init__(name=name, **kwargs)
 
     def threshold(self, mean, std):
         raise NotImplementedError
 
     def call(self, inputs):
         mean, std = _local_mean_std(inputs, self.window)
-        outputs = lq.quantizers.ste_sign(inputs - self.threshold(mean, std))
-        return super().call(outputs)
+        return lq.quantizers.ste_sign(inputs - self.threshold(mean, std))
 
     def get_config(self):
         return {**super().get_config(), "window": self.window, "k": self.k}

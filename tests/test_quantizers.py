@@ -128,14 +128,27 @@ def test_gradients_match_analytic_surrogate(pairing, kernel_size, fixed_beta):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
 
 
-def test_kernel_gradients_are_exact_negatives():
-    x = RNG.normal(size=(3, 6, 6, 4)).astype("float32")
-    layer = build_lab(x)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer(x) * RNG.normal(size=x.shape))
-    gk, gb = tape.gradient(loss, [layer.depthwise_kernel, layer.bias])
-    np.testing.assert_array_equal(gk[..., 1].numpy(), -gk[..., 0].numpy())
-    np.testing.assert_array_equal(gb[:, 1].numpy(), -gb[:, 0].numpy())
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_the_pair_equals_training_the_difference_with_twice_the_rate(optimizer):
+    """K1 and K0 (b1 and b0) get opposite gradients, so the pair trained at lr moves K1 - K0 as one difference kernel
+    (a strict FoldedLAB) trained at 2 lr, under SGD and Adam (sign-symmetric updates)."""
+    x = RNG.normal(size=(4, 6, 6, 3)).astype("float32")
+    dy = tf.constant(RNG.normal(size=x.shape).astype("float32"))
+    pair = build_lab(x, beta=1.5)
+    single = FoldedLAB(beta=1.5, strict=True)
+    single.build(x.shape)
+    initial = pair.folded_weights()
+    single.set_weights(initial)
+    for layer, lr in [(pair, 0.05), (single, 0.1)]:
+        opt = tf.keras.optimizers.get({"class_name": optimizer, "config": {"learning_rate": lr}})
+        for _ in range(5):  # the outputs, hence the gradients, change as the weights move
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(layer(x) * dy)
+            opt.apply_gradients(zip(tape.gradient(loss, layer.trainable_weights), layer.trainable_weights))
+    kernel, bias = pair.folded_weights()
+    assert not np.allclose(kernel, initial[0], atol=1e-2)  # the difference really moved
+    np.testing.assert_allclose(single.depthwise_kernel.numpy(), kernel, atol=1e-5)
+    np.testing.assert_allclose(single.bias.numpy(), bias, atol=1e-5)
 
 
 def test_surrogate_gradient_matches_finite_differences():
@@ -181,18 +194,17 @@ def lab_model(input_quantizers, shape=(11, 9, 3), pad_values=0.0):
 @pytest.mark.parametrize("pad_values", [0.0, 1.0])
 def test_fold_gives_identical_outputs(pad_values):
     model = lab_model(["lab", LAB(beta=2.0), LAB(kernel_size=5), "ste_sign"], pad_values=pad_values)
-    model.layers[1].kernel.assign(tf.tensor_scatter_nd_update(model.layers[1].kernel, [[0, 0, 0, 0]], [0.0]))
     folded = lab.fold(model)
-    negated = pad_values == 0.0
-    assert folded.layers[1].kernel.numpy()[0, 0, 0, 0] == (-1.0 if negated else 0.0)  # -sign(0), not -0
     x = RNG.normal(size=(5, 11, 9, 3)).astype("float32")
     np.testing.assert_array_equal(model.predict(x, verbose=0), folded.predict(x, verbose=0))
     convs = [layer for layer in folded.layers if isinstance(layer, lq.layers.QuantConv2D)]
     quantizers = [layer.input_quantizer for layer in convs]
     assert [type(q).__name__ for q in quantizers] == ["FoldedLAB", "FoldedLAB", "FoldedLAB", "SteSign"]
     assert quantizers[1].beta == 2.0 and quantizers[2].depthwise_kernel.shape == (5, 5, 6 + 1, 1)
-    # inside a zero-padded binary conv: -LAB with the conv's kernel negated (LCE has no -1 padding)
-    assert [q.negated for q in quantizers[:3]] == [negated] * 3
+    assert not any(q.strict for q in quantizers[:3])  # the fusable >= 0 sign, whatever the padding
+    for old, new in zip(model.layers, folded.layers, strict=True):  # the binary kernels are left alone
+        if isinstance(old, lq.layers.QuantConv2D):
+            np.testing.assert_array_equal(new.kernel.numpy(), old.kernel.numpy())
     # half the binarizer weights, and no beta variable
     labs = [m for m in model.submodules if isinstance(m, LAB)]
     saved = sum(int(np.prod(q.depthwise_kernel.shape[:3])) + q.bias.shape[0] + (q.beta_value is None) for q in labs)
@@ -204,7 +216,7 @@ def test_fold_of_a_standalone_lab_layer_keeps_the_tie_rule():
     model = tf.keras.Model(inputs, LAB()(x))
     model.layers[1].set_weights([np.zeros((3, 3, 2, 2)), np.zeros((2, 2)), np.float32(1.0)])  # every output a tie
     folded = lab.fold(model)
-    assert not folded.layers[1].negated
+    assert not folded.layers[1].strict and (folded.layers[1].bias.numpy() < 0).all()  # b1 == b0: -FLT_MIN
     np.testing.assert_array_equal(folded.predict(np.ones((1, 6, 6, 2)), verbose=0), -np.ones((1, 6, 6, 2)))
 
 
@@ -239,7 +251,7 @@ def test_save_and_reload(tmp_path, fmt):
 
 
 @pytest.mark.parametrize("layer", [LAB(kernel_size=5, beta=1.5, pairing="reference"), FoldedLAB(beta=0.3),
-                                   Niblack(window=5, k=-0.1), Sauvola()])
+                                   FoldedLAB(strict=True), Niblack(window=5, k=-0.1), Sauvola()])
 def test_config_round_trip(layer):
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
@@ -273,9 +285,10 @@ def lce_ops(model):
     return op_list(lce.convert_keras_model(model))["node_type"].tolist()
 
 
+@pytest.mark.parametrize("pad_values", [0.0, 1.0])
 @pytest.mark.parametrize("fold", [False, True])
-def test_lce_fuses_lab_into_quantize_bconv(fold):
-    model = lab_model(["lab", "lab"])  # zero padding: the negated fold applies
+def test_lce_fuses_lab_into_quantize_bconv(fold, pad_values):
+    model = lab_model(["lab", "lab"], pad_values=pad_values)
     ops = lce_ops(lab.fold(model) if fold else model)
     assert ops.count("LceBconv2d") == 2 and ops.count("LceQuantize") == 2
     assert "CONV_2D" not in ops
@@ -283,8 +296,56 @@ def test_lce_fuses_lab_into_quantize_bconv(fold):
         if op == "LceBconv2d":
             assert ops[i - 1] == "LceQuantize"
     assert ops.count("DEPTHWISE_CONV_2D") == 2  # one multiplier-1 depthwise conv per LAB
-    # LAB's tie rule (z > 0) costs a GREATER op before LceQuantize; the negated fold (z >= 0) fuses without it
+    # LAB's tie rule (z > 0) costs a GREATER op before LceQuantize; the fold (z + b' >= 0) fuses, in any padding
     assert ops.count("GREATER") == (0 if fold else 2)
+
+
+# ---------------------------------------------------------------- beta stays positive
+def test_trainable_beta_stays_positive_however_hard_training_pushes_it():
+    model = lab_model(["lab", "lab"])
+    labs = [m for m in model.submodules if isinstance(m, LAB)]
+    model.add_loss(lambda: 1e3 * tf.add_n([q.beta for q in labs]))  # pushes beta far below 0 in one step
+    model.compile(optimizer=tf.keras.optimizers.SGD(1.0), loss="mse")
+    x = RNG.normal(size=(8, 11, 9, 3)).astype("float32")
+    model.fit(x, np.zeros((8, 4)), epochs=2, batch_size=4, verbose=0)
+    assert [float(q.beta.numpy()) for q in labs] == [pytest.approx(lab.quantizers.BETA_MIN)] * 2
+    folded = lab.fold(model)  # a trained LAB folds and converts
+    assert [q.beta for q in folded.submodules if isinstance(q, FoldedLAB)] == [pytest.approx(1e-3)] * 2
+    np.testing.assert_array_equal(model.predict(x, verbose=0), folded.predict(x, verbose=0))
+    assert lce_ops(folded).count("LceBconv2d") == 2
+
+
+def test_a_beta_below_the_floor_acts_as_the_floor():
+    """A beta variable set below BETA_MIN by hand (or read from an old checkpoint) is used as BETA_MIN."""
+    x = tf.constant(RNG.normal(size=(2, 5, 5, 3)).astype("float32"))
+    grads = []
+    for beta in (-2.0, lab.quantizers.BETA_MIN):
+        layer = build_lab(x.numpy())
+        layer.set_weights([np.ones(layer.depthwise_kernel.shape) * [0.0, 1.0], np.zeros(layer.bias.shape),
+                           np.float32(beta)])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x))
+        grads.append(tape.gradient(loss, x).numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    assert (grads[0] > 0).all()  # not a flipped (negative beta) surrogate
+
+
+# ---------------------------------------------------------------- larq metrics
+@pytest.mark.parametrize("cls", [LAB, FoldedLAB, Niblack, Sauvola])
+def test_metrics_are_refused_with_a_clear_error(cls):
+    with pytest.raises(ValueError, match="^metrics: .* takes no larq metrics"):
+        cls(metrics=["flip_ratio"])
+    assert cls(metrics=None).precision == 1
+
+
+def test_a_model_built_in_larqs_metrics_scope_trains():
+    """larq's flip_ratio scope applies to kernel quantizers; a model with LAB input quantizers builds and trains."""
+    with lq.context.metrics_scope(["flip_ratio"]):
+        model = lab_model(["lab", "niblack"])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(RNG.normal(size=(4, 11, 9, 3)), np.zeros((4, 4)), verbose=0)
+    assert any(name.startswith("flip_ratio") for name in history.history)
 
 
 # ---------------------------------------------------------------- Niblack and Sauvola
@@ -324,6 +385,8 @@ def test_niblack_and_sauvola_match_numpy(window):
     ({"kernel_size": -3}, "kernel_size must be a positive odd"),
     ({"beta": 0.0}, "beta must be None"),
     ({"beta": -1.0}, "beta must be None"),
+    ({"beta": float("nan")}, "beta must be None"),
+    ({"metrics": ["flip_ratio"]}, "metrics:"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
