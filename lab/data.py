@@ -4,6 +4,8 @@
 with their own training-set statistics, and augmented with pad-crop (and flip where it keeps the class). Large ones
 (``imagenette``, ``imagenet2012``, an image ``folder``, ``synthetic``) go through larq-zoo's ImageNet preprocessing
 (random resized crop + flip for training, centre crop for evaluation, per-channel normalisation), as the paper did.
+Training epoch ``e`` is shuffled and augmented with stateless random ops keyed by ``(seed, e)`` alone (see
+:class:`Pipeline`), so a resumed run sees the data an uninterrupted one would.
 
 Nothing is downloaded unless asked: a missing dataset raises :class:`DatasetNotFoundError`, which says where it looked
 and how to get it. ``python -m lab.data fetch NAME`` gets one (``make data`` runs it for Fashion-MNIST).
@@ -11,13 +13,15 @@ and how to get it. ``python -m lab.data fetch NAME`` gets one (``make data`` run
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -50,12 +54,24 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 class Pipeline(NamedTuple):
-    """A batched ``tf.data`` pipeline of ``(image, label)`` and what a model built for it needs to know."""
+    """Batched ``(image, label)`` epochs of one split and what a model built for it needs to know.
 
-    dataset: tf.data.Dataset
+    ``epochs(initial_epoch, epochs)`` is epochs ``initial_epoch .. epochs - 1`` (Keras' numbering) back to back, each
+    exactly ``steps_per_epoch`` batches. Epoch ``e`` of a training split is shuffled and augmented as a function of
+    ``(seed, e)`` alone, so a run resumed at epoch ``e`` sees what an uninterrupted one would; every epoch of a
+    validation split is the split in file order.
+    """
+
+    epochs: Callable[[int, int], tf.data.Dataset]
     num_examples: int
     num_classes: int
     input_shape: tuple[int, int, int]
+    steps_per_epoch: int
+
+    @property
+    def dataset(self) -> tf.data.Dataset:
+        """Epoch 0 alone."""
+        return self.epochs(0, 1)
 
 
 # --------------------------------------------------------------------------------------------------- IDX files
@@ -114,55 +130,141 @@ def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     return images[index], digits.target[index].astype(np.int64)
 
 
+# --------------------------------------------------------------------------------------------------- randomness
+# Streams of an epoch's key: the order of its examples, and their augmentation.
+ORDER, AUGMENT = 0, 1
+
+
+def fold_in(key: tf.Tensor, data) -> tf.Tensor:
+    """A new stateless-RNG key from ``key`` and the integer ``data`` (a scalar tensor or int)."""
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(data, tf.int64))
+
+
+def epoch_key(seed: int, epoch) -> tf.Tensor:
+    """The stateless-RNG key of training epoch ``epoch`` (int or scalar tensor): a function of ``(seed, epoch)``
+    alone, so an epoch draws the same order and crops in a fresh process as after the epochs before it."""
+    return fold_in(tf.constant([0, seed], tf.int64), epoch)
+
+
+def example_keys(key: tf.Tensor, count) -> tf.Tensor:
+    """``count`` pairs of stateless-RNG keys (shape ``[count, 2, 2]``) drawn from ``key``: one pair per example of an
+    epoch, for its two random choices (crop, flip)."""
+    return tf.random.stateless_uniform([count, 2, 2], seed=key, minval=None, maxval=None, dtype=tf.int64)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """An integer seed of epoch ``epoch`` for APIs that take no tensor seed (TFDS's file shuffling)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
 # --------------------------------------------------------------------------------------------------- pipelines
-def _small_image_pipeline(images: np.ndarray, labels: np.ndarray, *, mean: float, std: float, image_size: int,
-                          training: bool, flip: bool, seed: int) -> tf.data.Dataset:
-    """Normalise, resize and (for training) pad-crop/flip in-memory images, with per-example stateless seeds.
-
-    Stateless ops seeded from ``Dataset.random`` keep augmentation reproducible under op determinism while still
-    drawing new crops every epoch.
-    """
+def _small_transform(*, mean: float, std: float, image_size: int, channels: int, training: bool, flip: bool):
+    """``(uint8 image, label, keys) -> (image, label)``: normalise and resize, and for training pad-crop (and flip)
+    with stateless ops seeded by ``keys`` (see :func:`example_keys`)."""
     pad = max(1, image_size // 8)
-    channels = images.shape[-1]
 
-    def prepare(image, label):
-        image = (tf.cast(image, tf.float32) - mean) / std
-        return tf.image.resize(image, (image_size, image_size)), label
-
-    def augment(element, seeds):
-        (image, label), seeds = element, tf.reshape(seeds, [1]) + tf.constant([0, 1], tf.int64)
-        image = tf.image.pad_to_bounding_box(image, pad, pad, image_size + 2 * pad, image_size + 2 * pad)
-        image = tf.image.stateless_random_crop(image, (image_size, image_size, channels), seed=seeds)
-        if flip:
-            image = tf.image.stateless_random_flip_left_right(image, seed=seeds[::-1])
+    def transform(image, label, keys):
+        image = tf.image.resize((tf.cast(image, tf.float32) - mean) / std, (image_size, image_size))
+        if training:
+            crop_key, flip_key = keys[0], keys[1]
+            image = tf.image.pad_to_bounding_box(image, pad, pad, image_size + 2 * pad, image_size + 2 * pad)
+            image = tf.image.stateless_random_crop(image, (image_size, image_size, channels), seed=crop_key)
+            if flip:
+                image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
         return image, label
 
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
-    if training:
-        ds = ds.shuffle(len(images), seed=seed)
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    if training:
-        random = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip((ds, random)).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds
+    return transform
+
+
+def _imagenet_train_image(image_bytes, image_size: int, keys):
+    """larq-zoo's ImageNet training preprocessing (random resized crop, flip, normalisation) with stateless random
+    ops seeded by ``keys`` (see :func:`example_keys`): larq-zoo's own draw from per-process op state, which a resumed
+    run would not continue."""
+    from larq_zoo.training import data as zoo
+
+    crop_key, flip_key = keys[0], keys[1]
+    shape = tf.image.extract_jpeg_shape(image_bytes)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]), seed=crop_key,
+        min_object_covered=0.1, aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    window = tf.stack([begin[0], begin[1], size[0], size[1]])
+    image = tf.image.decode_and_crop_jpeg(image_bytes, window, channels=3)
+    image = tf.cond(zoo._at_least_x_are_equal(shape, tf.shape(image), 3),  # no crop found: centre crop
+                    lambda: zoo._decode_and_center_crop(image_bytes, image_size),
+                    lambda: tf.compat.v1.image.resize_bicubic([image], [image_size, image_size])[0])
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_key)
+    image = tf.cast(tf.reshape(image, [image_size, image_size, 3]), tf.float32)
+    return zoo._normalize(image, mean_rgb=zoo.MEAN_RGB, stddev_rgb=zoo.STDDEV_RGB)
+
+
+def _jpeg_transform(*, image_size: int, training: bool, read=lambda source: source):
+    """``(source, label, keys) -> (image, label)``: the JPEG bytes ``read(source)`` through larq-zoo's ImageNet
+    preprocessing (random resized crop + flip seeded by ``keys`` for training, centre crop for evaluation)."""
+    from larq_zoo.training.data import preprocess_image_bytes
+
+    def transform(source, label, keys):
+        image_bytes = read(source)
+        if training:
+            return _imagenet_train_image(image_bytes, image_size, keys), label
+        return preprocess_image_bytes(image_bytes, is_training=False, image_size=image_size), label
+
+    return transform
+
+
+def _in_memory_epochs(examples: Sequence[np.ndarray], transform, *, training: bool, seed: int):
+    """``(initial_epoch, epochs, per_epoch) -> dataset`` of in-memory ``examples`` (arrays, one row per example):
+    epochs ``initial_epoch .. epochs - 1``, each passed through ``per_epoch`` (batching), back to back.
+
+    Epoch ``e`` of a training split visits every example once, in a permutation drawn from ``epoch_key(seed, e)``,
+    and augments the example at position ``i`` with the ``i``-th of :func:`example_keys` drawn from that key too: a
+    function of ``(seed, e)`` alone.
+    """
+    tensors = tuple(tf.constant(array) for array in examples)
+    count = len(examples[0])
+
+    def one_epoch(epoch):
+        key = epoch_key(seed, epoch)
+        order = tf.range(count, dtype=tf.int64)
+        if training:
+            order = tf.random.experimental.stateless_shuffle(order, seed=fold_in(key, ORDER))
+        keys = example_keys(fold_in(key, AUGMENT), count)  # all at once: far cheaper than per example
+
+        def example(i, pair):
+            return transform(*(tf.gather(t, i) for t in tensors), pair)
+
+        return tf.data.Dataset.from_tensor_slices((order, keys)).map(example, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def epochs(initial_epoch: int, stop: int, per_epoch):
+        return tf.data.Dataset.range(initial_epoch, stop).flat_map(lambda e: per_epoch(one_epoch(e)))
+
+    return epochs
 
 
 def _small_dataset(name, split, *, image_size, data_dir, seed, limit):
-    """In-memory pipeline for ``digits`` / ``fashion_mnist``, normalised with training-set statistics."""
+    """In-memory ``digits`` / ``fashion_mnist``, normalised with training-set statistics."""
     def load_split(s):
         return load_digits(s) if name == "digits" else load_fashion_mnist(s, data_dir)
 
     train_images, _ = load_split("train")
     images, labels = load_split(split)
     images, labels = images[:limit], labels[:limit]
-    mean, std = float(train_images.mean()), float(train_images.std())
-    ds = _small_image_pipeline(images, labels, mean=mean, std=std, image_size=image_size, training=split == "train",
-                               flip=name == "fashion_mnist", seed=seed)
-    return ds, len(images), 10, (image_size, image_size, images.shape[-1])
+    transform = _small_transform(mean=float(train_images.mean()), std=float(train_images.std()),
+                                 image_size=image_size, channels=images.shape[-1], training=split == "train",
+                                 flip=name == "fashion_mnist")
+    epochs = _in_memory_epochs((images, labels), transform, training=split == "train", seed=seed)
+    return epochs, len(images), 10, (image_size, image_size, images.shape[-1])
 
 
-def _tfds_dataset(name, split, *, image_size, data_dir, download, seed):
-    """Encoded JPEG bytes from TensorFlow Datasets (never downloaded unless ``download``)."""
+def _tfds_dataset(name, split, *, image_size, data_dir, download, seed, limit):
+    """Encoded JPEG bytes from TensorFlow Datasets (never downloaded unless ``download``).
+
+    TFDS reads its files through its own pipeline, so an epoch is built per epoch number: training epoch ``e``
+    reads the files in an order seeded by ``epoch_seed(seed, e)`` without reshuffling between iterations, shuffles
+    in a 10,000-example buffer seeded the same way (``Dataset.shuffle`` combines that seed with TF's global seed,
+    which :func:`lab.train.train` sets from ``seed``), and augments the example at position ``i`` with keys drawn
+    from ``epoch_key(seed, e)`` folded with ``i``.
+    """
     import tensorflow_datasets as tfds
 
     data_dir = Path(data_dir or DEFAULT_TFDS_DIR)
@@ -174,11 +276,29 @@ def _tfds_dataset(name, split, *, image_size, data_dir, download, seed):
                    if name == "imagenet2012" else f"run `python -m lab.data fetch {name} --data-dir {data_dir}`")
             raise DatasetNotFoundError(f"{name} not prepared at {builder.data_dir}; {how} (or pass download=True).")
         builder.download_and_prepare()
-    ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()},
-                            shuffle_files=split == "train", read_config=tfds.ReadConfig(shuffle_seed=seed))
-    ds = ds.map(lambda x: (x["image"], x["label"]))
-    return (ds, builder.info.splits[split].num_examples, builder.info.features["label"].num_classes,
-            (image_size, image_size, 3))
+    training = split == "train"
+    count = min(builder.info.splits[split].num_examples, limit or math.inf)
+    transform = _jpeg_transform(image_size=image_size, training=training)
+
+    def one_epoch(epoch: int):
+        read = tfds.ReadConfig(shuffle_seed=epoch_seed(seed, epoch), shuffle_reshuffle_each_iteration=False)
+        ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=training,
+                                read_config=read)
+        ds = ds.map(lambda x: (x["image"], x["label"])).take(count)
+        if training:
+            ds = ds.shuffle(min(count, 10_000), seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+        augment_key = fold_in(epoch_key(seed, epoch), AUGMENT)
+
+        def example(i, image_and_label):  # keys per position: all at once would hold them for every epoch built
+            return transform(*image_and_label, example_keys(fold_in(augment_key, i), 1)[0])
+
+        return ds.enumerate().map(example, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def epochs(initial_epoch: int, stop: int, per_epoch):
+        return functools.reduce(tf.data.Dataset.concatenate,
+                                (per_epoch(one_epoch(e)) for e in range(initial_epoch, stop)))
+
+    return epochs, count, builder.info.features["label"].num_classes, (image_size, image_size, 3)
 
 
 def list_image_folder(root: str | os.PathLike, split: str) -> tuple[list[str], list[int], list[str]]:
@@ -205,36 +325,33 @@ def list_image_folder(root: str | os.PathLike, split: str) -> tuple[list[str], l
     return files, labels, classes
 
 
-def _folder_dataset(split, *, image_size, data_dir):
-    """JPEG bytes from an image folder (see :func:`list_image_folder`)."""
+def _folder_dataset(split, *, image_size, data_dir, seed, limit):
+    """JPEG files of an image folder (see :func:`list_image_folder`), read as each example is needed."""
     if data_dir is None:
         raise ValueError("data_dir: the 'folder' dataset needs data_dir=<root of class/image.jpg folders>")
     files, labels, classes = list_image_folder(data_dir, split)
-    ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int64)))
-    ds = ds.map(lambda f, y: (tf.io.read_file(f), y))
-    return ds, len(files), len(classes), (image_size, image_size, 3)
+    files, labels = np.asarray(files)[:limit], np.asarray(labels, np.int64)[:limit]
+    transform = _jpeg_transform(image_size=image_size, training=split == "train", read=tf.io.read_file)
+    epochs = _in_memory_epochs((files, labels), transform, training=split == "train", seed=seed)
+    return epochs, len(files), len(classes), (image_size, image_size, 3)
 
 
 def _synthetic_dataset(split, *, image_size, seed, limit):
-    """Random ImageNet-shaped JPEGs (a small pool, cycled) for throughput checks without data."""
+    """Random ImageNet-shaped JPEGs (a pool of 16, cycled) for throughput checks without data."""
     count = limit or (1024 if split == "train" else 256)
     rng = np.random.default_rng(seed)
-    pool = [tf.io.encode_jpeg(rng.integers(0, 256, (256, 320, 3), dtype=np.uint8)).numpy() for _ in range(16)]
+    pool = tf.constant([tf.io.encode_jpeg(rng.integers(0, 256, (256, 320, 3), dtype=np.uint8)).numpy()
+                        for _ in range(16)])
     labels = rng.integers(0, SYNTHETIC_CLASSES, count)
-    ds = tf.data.Dataset.from_tensor_slices(([pool[i % len(pool)] for i in range(count)], labels))
-    return ds, count, SYNTHETIC_CLASSES, (image_size, image_size, 3)
-
-
-def _larq_zoo_preprocess(ds: tf.data.Dataset, *, image_size: int, training: bool) -> tf.data.Dataset:
-    """larq-zoo's ImageNet preprocessing of JPEG bytes (random resized crop + flip, or centre crop)."""
-    from larq_zoo.training.data import preprocess_image_bytes
-
-    return ds.map(lambda b, y: (preprocess_image_bytes(b, is_training=training, image_size=image_size), y),
-                  num_parallel_calls=tf.data.AUTOTUNE)
+    transform = _jpeg_transform(image_size=image_size, training=split == "train",
+                                read=lambda index: tf.gather(pool, index))
+    epochs = _in_memory_epochs((np.arange(count) % len(pool), labels), transform, training=split == "train",
+                               seed=seed)
+    return epochs, count, SYNTHETIC_CLASSES, (image_size, image_size, 3)
 
 
 def check_args(*, name: str, split: str = "train", image_size: int | None = None, batch_size: int = 1,
-               limit: int | None = None) -> None:
+               limit: int | None = None, steps_per_epoch: int | None = None) -> None:
     """Raise ``ValueError`` naming the first bad argument of :func:`load`."""
     if name not in DATASETS:
         raise ValueError(f"dataset: unknown dataset {name!r}; choose one of {DATASETS}")
@@ -244,47 +361,50 @@ def check_args(*, name: str, split: str = "train", image_size: int | None = None
         raise ValueError(f"image_size: must be an integer >= 8, got {image_size!r}")
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
-        raise ValueError(f"limit: must be a positive integer or None, got {limit!r}")
+    for arg, value in (("limit", limit), ("steps_per_epoch", steps_per_epoch)):
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ValueError(f"{arg}: must be a positive integer or None, got {value!r}")
 
 
 def load(name: str, *, split: str = "train", batch_size: int = 64, image_size: int | None = None,
          limit: int | None = None, data_dir: str | os.PathLike | None = None, seed: int = 0,
-         download: bool = False) -> Pipeline:
-    """A batched, prefetched ``(image, label)`` pipeline of dataset ``name`` and its example count.
+         download: bool = False, steps_per_epoch: int | None = None) -> Pipeline:
+    """Batched, prefetched ``(image, label)`` epochs of dataset ``name`` (see :class:`Pipeline`).
 
     Args:
         name: one of :data:`DATASETS`.
-        split: ``"train"`` (shuffled with ``seed``, augmented) or ``"validation"`` (fixed order).
+        split: ``"train"`` (shuffled and augmented per epoch from ``seed``) or ``"validation"`` (fixed order).
         batch_size: examples per batch.
         image_size: side of the square images fed to the model (default :data:`DEFAULT_IMAGE_SIZE`).
         limit: keep only the first ``limit`` examples of the split (for small-scale runs; a fixed subset except for
-            TFDS training splits, whose files are read in shuffled order).
+            TFDS training splits, whose epochs read the files in their own shuffled order).
         data_dir: where the data lives: Fashion-MNIST IDX folder, TFDS ``data_dir``, or the image folder root.
         seed: shuffling and augmentation seed.
         download: allow TFDS to download and prepare a missing dataset.
+        steps_per_epoch: cap on the batches of an epoch (None: every example once).
     """
-    check_args(name=name, split=split, image_size=image_size, batch_size=batch_size, limit=limit)
+    check_args(name=name, split=split, image_size=image_size, batch_size=batch_size, limit=limit,
+               steps_per_epoch=steps_per_epoch)
     image_size = image_size or DEFAULT_IMAGE_SIZE[name]
-    training = split == "train"
+    common = dict(image_size=image_size, seed=seed, limit=limit)
     if name in ("digits", "fashion_mnist"):
-        ds, count, classes, shape = _small_dataset(name, split, image_size=image_size, data_dir=data_dir, seed=seed,
-                                                   limit=limit)
+        source, count, classes, shape = _small_dataset(name, split, data_dir=data_dir, **common)
+    elif name == "synthetic":
+        source, count, classes, shape = _synthetic_dataset(split, **common)
+    elif name == "folder":
+        source, count, classes, shape = _folder_dataset(split, data_dir=data_dir, **common)
     else:
-        if name == "synthetic":
-            ds, count, classes, shape = _synthetic_dataset(split, image_size=image_size, seed=seed, limit=limit)
-        elif name == "folder":
-            ds, count, classes, shape = _folder_dataset(split, image_size=image_size, data_dir=data_dir)
-        else:
-            ds, count, classes, shape = _tfds_dataset(name, split, image_size=image_size, data_dir=data_dir,
-                                                      download=download, seed=seed)
-        if limit is not None:
-            ds, count = ds.take(limit), min(count, limit)
-        if training:
-            ds = ds.shuffle(min(count, 10_000), seed=seed)
-        ds = _larq_zoo_preprocess(ds, image_size=image_size, training=training)
-    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return Pipeline(ds, count, classes, shape)
+        source, count, classes, shape = _tfds_dataset(name, split, data_dir=data_dir, download=download, **common)
+    steps = min(math.ceil(count / batch_size), steps_per_epoch or math.inf)
+
+    def epochs(initial_epoch: int = 0, epochs: int = 1) -> tf.data.Dataset:
+        if not 0 <= initial_epoch < epochs:
+            raise ValueError(f"initial_epoch, epochs: must satisfy 0 <= initial_epoch < epochs, got "
+                             f"{initial_epoch!r}, {epochs!r}")
+        # Batched per epoch, so an epoch's last (partial) batch never mixes in the next epoch's examples.
+        return source(initial_epoch, epochs, lambda ds: ds.batch(batch_size).take(steps)).prefetch(tf.data.AUTOTUNE)
+
+    return Pipeline(epochs, count, classes, shape, steps)
 
 
 # --------------------------------------------------------------------------------------------------- fetching

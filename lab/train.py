@@ -1,16 +1,30 @@
 """Train one network on one dataset, resumably, and record everything needed to trust the numbers.
 
 :func:`train` is the one entry point: it checks every parameter before any work, trains with the paper's optimizer
-and learning-rate schedule for the network (scaled to the run's real length), checkpoints model and optimizer every
-epoch, resumes a killed run from its last completed epoch, and writes ``<results>/runs/<run_id>/``:
+and learning-rate schedule for the network (scaled to the run's real length), checkpoints every epoch, and writes
+``<results>/runs/<run_id>/``:
 
-- ``config.json``: every parameter plus provenance (package versions, git commit, device);
+- ``config.json``: every parameter, the run's fingerprint (hashes of the ``lab/`` code that trains it and the
+  package versions, :data:`lab.fingerprint.RUN_CODE`) and provenance (git commit, device);
 - ``history.csv``: one row per epoch (training and validation loss/top-1/top-5, learning rate, seconds);
-- ``metrics.json``: validation top-1/top-5/loss, parameter counts, deployed size, wall time, images/s;
+- ``metrics.json``: validation top-1/top-5/loss, parameter counts, deployed size, wall time, images/s, fingerprint;
 - ``model.weights.h5``: the final weights (:func:`load_model` rebuilds the network around them);
 - ``checkpoints/``: the per-epoch ``tf.train.CheckpointManager`` state.
 
-A finished run (``metrics.json`` present) is never retrained: :func:`train` returns its stored metrics.
+**Resume.** A killed run started again resumes after its last checkpointed epoch and ends as the uninterrupted run
+would (with ``deterministic=True``: the same history and bit-identical weights). The checkpoint holds the model,
+the optimizer (step counter and Adam's moments, so the schedule goes on) and the history; epoch ``e``'s data order
+and augmentation depend only on ``(seed, e)`` (:class:`lab.data.Pipeline`); nothing else in training draws random
+numbers. Every write is atomic or committed by a later atomic one: a checkpoint counts once TensorFlow has
+atomically replaced the ``checkpoints/checkpoint`` state file, ``history.csv`` and the weights are replaced whole,
+and ``metrics.json``, written last, marks the run finished.
+
+**Reuse.** A finished run (``metrics.json`` present) whose fingerprint still holds is not retrained: :func:`train`
+returns its stored metrics. A run whose code or packages changed since (or that has no fingerprint) is stale: it is
+cleared and trained again from scratch, with a line saying why (``<run_id>: stale: lab/quantizers.py changed since
+this run; retraining``); a partial stale run is never resumed. With ``LAB_KEEP_STALE=1`` a finished stale run is
+kept instead, and its metrics carry ``"stale": [reasons]``.
+
 :func:`run` trains from a preset (``lab/presets/<name>.yaml``) with overrides; ``python -m lab.train`` is its CLI.
 """
 from __future__ import annotations
@@ -24,6 +38,8 @@ import inspect
 import json
 import math
 import os
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -37,13 +53,16 @@ import yaml
 
 from lab import data as lab_data
 from lab import provenance
+from lab.fingerprint import KEEP_STALE_ENV, RUN_CODE, RUN_PACKAGES, describe, fingerprint, keep_stale, stale_reasons
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 PRESETS = ("smoke", "cpu", "imagenette", "imagenet")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("linear", "cosine", "step", "constant")
-# Test hook: seconds to sleep at the start of every epoch, so a test can kill a run in the middle of one.
-EPOCH_DELAY_ENV = "LAB_TEST_EPOCH_DELAY_S"
+# Test hook: "<epoch>:<point>" makes the run SIGKILL itself at that point of that epoch (1-based), as a crash there
+# would: "batch" after the epoch's first training step, "checkpoint" once the epoch's checkpoint files are written but
+# before they are recorded as the latest, "history" after that but before history.csv is rewritten.
+KILL_AT_ENV = "LAB_TEST_KILL_AT"
 # Parameters that only say where or how loudly to run; they don't change the result, so they are not in the run id.
 NON_IDENTITY = ("run_id", "results_root", "data_dir", "download", "verbose", "run_eagerly")
 VERBOSITIES = ("auto", "epoch", 0, 1, 2)  # `verbose` of train
@@ -218,6 +237,12 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
                                             "chief" not in resolver.cluster_spec().as_dict())
 
 
+def _crash_point(point: str, epoch: int) -> None:
+    """Test hook: SIGKILL this process when ``$LAB_TEST_KILL_AT`` is ``"<epoch>:<point>"`` (see :data:`KILL_AT_ENV`)."""
+    if os.environ.get(KILL_AT_ENV) == f"{epoch}:{point}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class EpochEnd(tf.keras.callbacks.Callback):
     """Per epoch: time the training part, append the history row, checkpoint, and write ``history.csv``.
 
@@ -230,16 +255,15 @@ class EpochEnd(tf.keras.callbacks.Callback):
         super().__init__()
         self.manager, self.state, self.history_path = manager, state, history_path
         self.train_images, self.batch_size, self.announce = train_images, batch_size, announce
-        self.delay = float(os.environ.get(EPOCH_DELAY_ENV, 0))
 
     def on_epoch_begin(self, epoch, logs=None):
-        time.sleep(self.delay)
-        self.start = time.perf_counter()
+        self.epoch, self.start = epoch + 1, time.perf_counter()
         self.first_batch_end = self.train_end = None
 
     def on_train_batch_end(self, batch, logs=None):
         self.train_end = time.perf_counter()
         self.first_batch_end = self.first_batch_end or self.train_end
+        _crash_point("batch", self.epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -253,7 +277,11 @@ class EpochEnd(tf.keras.callbacks.Callback):
         rows = json.loads(self.state["history"].numpy()) + [row]
         self.state["history"].assign(json.dumps(rows))
         self.state["epoch"].assign(epoch + 1)
-        self.manager.save(checkpoint_number=epoch + 1)
+        # The manager records a checkpoint as the latest (an atomic rewrite of its state file) only after our write
+        # callback, i.e. after the files are complete: a crash before that leaves the previous one the latest.
+        crash = tf.train.CheckpointOptions(experimental_write_callbacks=[lambda: _crash_point("checkpoint", epoch + 1)])
+        self.manager.save(checkpoint_number=epoch + 1, options=crash)
+        _crash_point("history", epoch + 1)
         if self.history_path:
             write_history(rows, self.history_path)
         if self.announce:
@@ -266,6 +294,14 @@ def write_history(rows: list[dict], path: Path) -> None:
     """``history.csv``, replaced atomically."""
     tmp = path.with_suffix(".csv.tmp")
     pd.DataFrame(rows).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def save_weights(net: tf.keras.Model, path: Path) -> None:
+    """``net``'s weights, replaced atomically (a crash mid-write leaves no torn file). The temporary name keeps the
+    ``.weights.h5`` ending, which selects Keras' weights format."""
+    tmp = path.with_name(f"partial-{path.name}")
+    net.save_weights(tmp)
     os.replace(tmp, path)
 
 
@@ -288,40 +324,75 @@ def _verbosity(verbose) -> int:
     return 0 if verbose == "epoch" else int(verbose)
 
 
-def _stored_metrics(run_dir: Path, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The metrics of a finished run with these parameters; ``None`` if it hasn't finished.
+def _check_same_params(run_dir: Path, stored: dict[str, Any], params: dict[str, Any]) -> None:
+    """Refuse an explicit ``run_id`` already used with other parameters rather than silently reuse it."""
+    mine = {k: v for k, v in params.items() if k not in NON_IDENTITY}
+    theirs = {k: v for k, v in stored.items() if k not in NON_IDENTITY}
+    if mine != theirs:
+        changed = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        raise ValueError(f"run_id: {run_dir.name!r} already holds a run with other parameters ({changed})")
 
-    An explicit ``run_id`` already used with other parameters is refused rather than silently reused.
+
+def _stored_metrics(run_dir: Path) -> dict[str, Any]:
+    """``metrics.json`` of a finished run, without its provenance block."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics.pop("provenance", None)
+    return metrics
+
+
+def _clear(run_dir: Path) -> None:
+    """Delete a stale run's files (its converted graph and anything else made from it too), ``config.json`` (its
+    old fingerprint) last: a crash midway leaves a run that is still stale, never old checkpoints under a new
+    config."""
+    with _run_lock(run_dir):
+        (run_dir / "metrics.json").unlink(missing_ok=True)  # first: a half-cleared run is never "finished"
+        for path in run_dir.iterdir():
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.name not in ("config.json", ".lock"):
+                path.unlink()
+        (run_dir / "config.json").unlink()
+
+
+def _reusable(run_dir: Path, params: dict[str, Any], current: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored metrics of a finished run with these parameters that still holds; ``None`` when the run is to be
+    trained (or resumed).
+
+    A run whose stored fingerprint differs from ``current`` is stale: it is cleared for retraining (a partial one
+    too: resuming it would mix code versions), unless it finished and ``LAB_KEEP_STALE=1``; then its metrics come
+    back with ``"stale": [reasons]``.
     """
-    metrics_path, config_path = run_dir / "metrics.json", run_dir / "config.json"
-    if config_path.exists():
-        stored = json.loads(config_path.read_text())["params"]
-        mine = {k: v for k, v in params.items() if k not in NON_IDENTITY}
-        theirs = {k: v for k, v in stored.items() if k not in NON_IDENTITY}
-        if mine != theirs:
-            changed = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-            raise ValueError(f"run_id: {run_dir.name!r} already holds a run with other parameters ({changed})")
-    if metrics_path.exists():
-        metrics = json.loads(metrics_path.read_text())
-        metrics.pop("provenance", None)
-        return metrics
+    config_path, run_id = run_dir / "config.json", params["run_id"]
+    if not config_path.exists():
+        return None
+    config = json.loads(config_path.read_text())
+    _check_same_params(run_dir, config["params"], params)
+    finished = (run_dir / "metrics.json").exists()
+    reasons = stale_reasons(config.get("fingerprint"), current)
+    if reasons and finished and keep_stale():
+        print(f"{run_id}: {describe(reasons, 'this run')}; kept as {KEEP_STALE_ENV}=1 asks")
+        return {**_stored_metrics(run_dir), "stale": reasons}
+    if reasons:
+        print(f"{run_id}: {describe(reasons, 'this run')}; retraining")
+        _clear(run_dir)
+        return None
+    if finished:
+        print(f"{run_id}: finished earlier; using its stored metrics ({provenance.display_path(run_dir)})")
+        return _stored_metrics(run_dir)
     return None
 
 
-def _pipelines(p: dict[str, Any]):
+def _pipelines(p: dict[str, Any]) -> tuple[lab_data.Pipeline, lab_data.Pipeline]:
     """Training and validation pipelines (raising before any file is written when the data is missing)."""
     common = dict(batch_size=p["batch_size"], image_size=p["image_size"], data_dir=p["data_dir"],
                   seed=p["seed"], download=p["download"])
-    train_data = lab_data.load(p["dataset"], split="train", limit=p["train_examples"], **common)
+    train_data = lab_data.load(p["dataset"], split="train", limit=p["train_examples"],
+                               steps_per_epoch=p["steps_per_epoch"], **common)
     val_data = lab_data.load(p["dataset"], split="validation", limit=p["validation_examples"], **common)
-    steps = math.ceil(train_data.num_examples / p["batch_size"])
-    if p["steps_per_epoch"] and p["steps_per_epoch"] < steps:
-        steps = p["steps_per_epoch"]
-        train_data = train_data._replace(dataset=train_data.dataset.take(steps))
-    return train_data, val_data, steps
+    return train_data, val_data
 
 
-def _build(p: dict[str, Any], train_data: lab_data.Pipeline, steps: int) -> tf.keras.Model:
+def _build(p: dict[str, Any], train_data: lab_data.Pipeline) -> tf.keras.Model:
     """The compiled network with the paper's optimizer (Adam) and schedule.
 
     Keras' legacy Adam applies each update as one fused kernel: a third of the graph of the new optimizer, so
@@ -329,8 +400,9 @@ def _build(p: dict[str, Any], train_data: lab_data.Pipeline, steps: int) -> tf.k
     """
     model = _models().build(p["model"], binarizer=p["binarizer"], lab_blocks=p["lab_blocks"],
                             input_shape=train_data.input_shape, num_classes=train_data.num_classes, width=p["width"])
-    schedule = schedule_for(p["model"], epochs=p["epochs"], steps_per_epoch=steps, learning_rate=p["learning_rate"],
-                            lr_schedule=p["lr_schedule"], warmup_epochs=p["warmup_epochs"])
+    schedule = schedule_for(p["model"], epochs=p["epochs"], steps_per_epoch=train_data.steps_per_epoch,
+                            learning_rate=p["learning_rate"], lr_schedule=p["lr_schedule"],
+                            warmup_epochs=p["warmup_epochs"])
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(schedule), run_eagerly=p["run_eagerly"],
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="top1"),
@@ -363,7 +435,9 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
           steps_per_epoch: int | None = None, deterministic: bool = False, data_dir: str | None = None,
           download: bool = False, run_id: str | None = None, results_root: str | os.PathLike | None = None,
           verbose: int | str = "auto", run_eagerly: bool = False) -> dict[str, Any]:
-    """Train ``model`` on ``dataset`` (or resume it, or return a finished run's metrics) and return its metrics.
+    """Train ``model`` on ``dataset`` (or resume it, or return a finished run's metrics while its fingerprint holds:
+    see the module docstring) and return its metrics (with ``"stale": [reasons]`` for a stale run kept by
+    ``LAB_KEEP_STALE=1``).
 
     Args:
         model: one of ``lab.models.NAMES``.
@@ -374,7 +448,7 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
         dataset: one of ``lab.data.DATASETS``; image_size: its side at the model input (None = dataset default).
         epochs, batch_size: training length and global batch size.
         learning_rate, lr_schedule, warmup_epochs: override the paper's recipe (:data:`RECIPES`).
-        seed: seeds weights, shuffling and augmentation.
+        seed: seeds weights, shuffling and augmentation (epoch ``e``'s from ``(seed, e)`` alone).
         deterministic: also turn on TF op determinism (for the rest of the process: TF cannot turn it off).
         strategy: "default", "mirrored" or "multiworker" (``tf.distribute``).
         train_examples, validation_examples: use only the first N examples of a split.
@@ -390,33 +464,35 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
     params = check_params(dict(locals()))
     params["run_id"] = params["run_id"] or default_run_id(params)
     run_dir = run_path(params["run_id"], params.pop("results_root"))
-    stored = _stored_metrics(run_dir, params)
+    current = fingerprint(code=RUN_CODE, packages=RUN_PACKAGES)
+    stored = _reusable(run_dir, params, current)
     if stored is not None:
-        print(f"{params['run_id']}: finished earlier; using its stored metrics ({run_dir})")
         return stored
     tf.keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    train_data, val_data, steps = _pipelines(params)
+    train_data, val_data = _pipelines(params)
     dist = make_strategy(strategy)
     with dist.scope():
-        net = _build(params, train_data, steps)
+        net = _build(params, train_data)
     chief = _is_chief(dist)
     out_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix=f"{params['run_id']}-worker-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     with _run_lock(out_dir):
-        return _fit(net, params, out_dir, train_data, val_data, steps, chief=chief,
-                    replicas=dist.num_replicas_in_sync)
+        return _fit(net, params, out_dir, train_data, val_data, chief=chief, replicas=dist.num_replicas_in_sync,
+                    run_fingerprint=current)
 
 
 PARAMETERS = tuple(inspect.signature(train).parameters)  # what a preset's `train:` section may set
 
 
-def _fit(net, params, run_dir: Path, train_data, val_data, steps: int, *, chief: bool,
-         replicas: int) -> dict[str, Any]:
-    """Resume from the last checkpoint, train the remaining epochs, then write weights and metrics."""
+def _fit(net, params, run_dir: Path, train_data, val_data, *, chief: bool, replicas: int,
+         run_fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """Resume from the last checkpoint, train the remaining epochs, then write weights and metrics (last)."""
+    steps = train_data.steps_per_epoch
     if chief and not (run_dir / "config.json").exists():
         provenance.write_json(run_dir / "config.json", {"run_id": params["run_id"], "params": params,
+                                                       "fingerprint": run_fingerprint,
                                                        "steps_per_epoch": steps, "replicas": replicas,
                                                        "train_examples": train_data.num_examples,
                                                        "input_shape": list(train_data.input_shape),
@@ -425,22 +501,25 @@ def _fit(net, params, run_dir: Path, train_data, val_data, steps: int, *, chief:
     checkpoint = tf.train.Checkpoint(model=net, optimizer=net.optimizer, **state)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=2)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
+        # Every variable of model, optimizer and state must come back, or the run would not go on where it stopped.
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         print(f"{params['run_id']}: resuming after epoch {int(state['epoch'].numpy())} of {params['epochs']}")
     history_path = run_dir / "history.csv" if chief else None
     train_images = min(train_data.num_examples, steps * params["batch_size"])
     start = int(state["epoch"].numpy())
     if start < params["epochs"]:
-        net.fit(train_data.dataset, validation_data=val_data.dataset, epochs=params["epochs"], initial_epoch=start,
+        # One pass over epochs start..epochs-1, each `steps` batches long: Keras keeps the iterator across epochs.
+        net.fit(train_data.epochs(start, params["epochs"]), steps_per_epoch=steps, validation_data=val_data.dataset,
+                epochs=params["epochs"], initial_epoch=start,
                 callbacks=[EpochEnd(manager, state, history_path, train_images=train_images,
                                     batch_size=params["batch_size"],
                                     announce=params["run_id"] if params["verbose"] == "epoch" else None)],
                 verbose=_verbosity(params["verbose"]))
     history = json.loads(state["history"].numpy())
-    metrics = _metrics(net, history, train_data, val_data, params)
+    metrics = {**_metrics(net, history, train_data, val_data, params), "fingerprint": run_fingerprint}
     if chief:
         write_history(history, history_path)
-        net.save_weights(run_dir / "model.weights.h5")
+        save_weights(net, run_dir / "model.weights.h5")
         provenance.write_json(run_dir / "metrics.json", metrics, params)
     return metrics
 
@@ -468,15 +547,23 @@ def run(preset: str, **overrides) -> dict[str, Any]:
     """
     settings = load_preset(preset)
     model = overrides.get("model")
+    per_model = (settings.get("per_model") or {}).get(model, {})
+    for where, keys in ((f"preset: {preset}'s train section", settings["train"]),
+                        (f"preset: {preset}'s per_model.{model}", per_model), ("overrides", overrides)):
+        _check_known(where, keys)
     params = dict(settings["train"])
     if settings.get("use_recipe") and model in RECIPES:
         params.update(epochs=RECIPES[model].epochs, batch_size=RECIPES[model].batch_size)
-    params.update((settings.get("per_model") or {}).get(model, {}))
+    params.update(per_model)
     params.update(overrides)
-    unknown = sorted(set(params) - set(PARAMETERS))
-    if unknown:
-        raise ValueError(f"overrides: unknown training parameters {unknown}")
     return train(**params)
+
+
+def _check_known(where: str, keys) -> None:
+    """``ValueError("<where>: unknown training parameters [...]")`` unless every key is a parameter of :func:`train`."""
+    unknown = sorted(set(keys) - set(PARAMETERS))
+    if unknown:
+        raise ValueError(f"{where}: unknown training parameters {unknown}; choose from {PARAMETERS}")
 
 
 def run_path(run_id: str, results_root: str | os.PathLike | None = None) -> Path:
@@ -521,17 +608,41 @@ def plot_history(history: pd.DataFrame, title: str = ""):
     return fig
 
 
+OWN_OPTIONS = ("model", "binarizer", "lab_blocks")  # parameters the CLI sets with options of their own
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--set`` items ``key=value`` (values in YAML syntax) as a dict; ``ValueError`` naming a malformed item, an
+    unknown key, or a key given twice (or also set by its own option), which would otherwise silently win."""
+    overrides = {}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
+        _check_known("--set", [key])
+        if key in OWN_OPTIONS:
+            raise ValueError(f"--set: {key!r} has its own option, --{key.replace('_', '-')}")
+        if key in overrides:
+            raise ValueError(f"--set: {key!r} given twice ({key}={overrides[key]!r} and {item})")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """``python -m lab.train --preset smoke --model birealnet --binarizer lab [--set key=value ...]``."""
+    """``python -m lab.train --preset smoke --model birealnet --binarizer lab [--set key=value ...] ...``."""
     parser = argparse.ArgumentParser(prog="python -m lab.train", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="smoke", choices=PRESETS)
     parser.add_argument("--model", required=True)
     parser.add_argument("--binarizer", default="sign")
     parser.add_argument("--lab-blocks", default=None, help="mask string, e.g. 1011")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="more overrides, values in YAML syntax (epochs=3 width=0.5 run_id=foo)")
+    parser.add_argument("--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="more overrides, values in YAML syntax; repeatable (--set epochs=3 width=0.5 --set "
+                             "run_id=foo)")
     args = parser.parse_args(argv)
-    overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    try:
+        overrides = parse_overrides(args.set)
+    except ValueError as error:
+        parser.error(str(error))
     metrics = run(args.preset, model=args.model, binarizer=args.binarizer, lab_blocks=args.lab_blocks, **overrides)
     print(json.dumps(metrics, indent=2, default=str))
     return metrics

@@ -75,18 +75,77 @@ def test_missing_tfds_dataset_says_where_and_how(tmp_path, name):
     assert not any(tmp_path.iterdir())  # nothing downloaded
 
 
+def arrays(dataset):
+    """Every batch of ``dataset`` as numpy ``(images, labels)``."""
+    return [(x.numpy(), y.numpy()) for x, y in dataset]
+
+
 def test_digits_split_and_augmentation():
     train = data.load("digits", split="train", batch_size=2000)
     val = data.load("digits", split="validation", batch_size=2000)
     assert train.num_examples + val.num_examples == 1797 and train.input_shape == (32, 32, 1)
-    (x1, y1), (x2, y2) = next(iter(train.dataset)), next(iter(train.dataset))
-    assert not np.array_equal(x1, x2)  # new shuffle and crops every epoch
-    assert sorted(y1.numpy()) == sorted(y2.numpy())
+    assert train.steps_per_epoch == 1
+    (x1, y1), (x2, y2) = arrays(train.epochs(0, 2))
+    assert not np.array_equal(x1, x2) and not np.array_equal(y1, y2)  # new order and crops every epoch
+    assert sorted(y1) == sorted(y2)  # ... of every example once
     x3, _ = next(iter(data.load("digits", split="train", batch_size=2000).dataset))
     np.testing.assert_array_equal(x1, x3)  # ... reproducible from the seed
-    (v1, _), (v2, _) = next(iter(val.dataset)), next(iter(val.dataset))
+    (v1, _), (v2, _) = arrays(val.epochs(0, 2))
     np.testing.assert_array_equal(v1, v2)  # validation: fixed order, no augmentation
     assert abs(float(tf.reduce_mean(v1))) < 0.2
+    with pytest.raises(ValueError, match="^initial_epoch"):
+        train.epochs(1, 1)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("digits", {"batch_size": 500, "steps_per_epoch": 2}),  # in memory, pad-crop
+    ("synthetic", {"batch_size": 4, "limit": 8, "image_size": 32}),  # JPEGs, larq-zoo's random resized crop
+])
+def test_epoch_e_depends_only_on_seed_and_e(name, kwargs):
+    """A fresh pipeline started at epoch 2 (a resumed run) gives what one pipeline gives after epochs 0 and 1."""
+    pipeline = data.load(name, **kwargs)
+    steps = pipeline.steps_per_epoch
+    run = arrays(pipeline.epochs(0, 3))
+    assert len(run) == 3 * steps
+    resumed = arrays(data.load(name, **kwargs).epochs(2, 3))
+    assert len(resumed) == steps
+    for (x, y), (x_resumed, y_resumed) in zip(run[2 * steps:], resumed):
+        np.testing.assert_array_equal(x, x_resumed)
+        np.testing.assert_array_equal(y, y_resumed)
+    images = [np.concatenate([x for x, _ in run[e * steps:(e + 1) * steps]]) for e in range(3)]
+    assert not np.array_equal(images[0], images[1]) and not np.array_equal(images[1], images[2])
+    other_seed = arrays(data.load(name, **kwargs, seed=1).epochs(2, 3))
+    assert not np.array_equal(other_seed[0][0], resumed[0][0])
+
+
+def test_tfds_epochs_are_seeded_by_epoch(tmp_path, monkeypatch):
+    """TFDS training epochs: files read in an order seeded per epoch (never reshuffled by iteration state), so a
+    fresh pipeline's epoch 2 is the one after epochs 0 and 1. A stand-in builder shuffles like TFDS's file order."""
+    import tensorflow_datasets as tfds
+
+    rng = np.random.default_rng(0)
+    jpegs = [tf.io.encode_jpeg(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).numpy() for _ in range(8)]
+    reads = []
+
+    class Builder:
+        data_dir = str(tmp_path)
+        info = type("Info", (), {"splits": {"train": type("Split", (), {"num_examples": 8})},
+                                 "features": {"label": type("Label", (), {"num_classes": 8})}})
+
+        def as_dataset(self, split, decoders, shuffle_files, read_config):
+            reads.append((shuffle_files, read_config.shuffle_seed, read_config.shuffle_reshuffle_each_iteration))
+            ds = tf.data.Dataset.from_tensor_slices({"image": jpegs, "label": np.arange(8)})
+            return ds.shuffle(8, seed=read_config.shuffle_seed,
+                              reshuffle_each_iteration=read_config.shuffle_reshuffle_each_iteration)
+
+    (tmp_path / "dataset_info.json").write_text("{}")
+    monkeypatch.setattr(tfds, "builder", lambda name, data_dir: Builder())
+    load = lambda: data.load("imagenette", batch_size=8, image_size=32, data_dir=tmp_path)  # noqa: E731
+    run, resumed = arrays(load().epochs(0, 3)), arrays(load().epochs(2, 3))
+    np.testing.assert_array_equal(run[2][0], resumed[0][0])
+    assert not np.array_equal(run[0][1], run[1][1]) and not np.array_equal(run[1][0], run[2][0])
+    assert [read[1] for read in reads] == [data.epoch_seed(0, e) for e in (0, 1, 2, 2)]
+    assert all(shuffle and not reshuffle for shuffle, _, reshuffle in reads)
 
 
 def test_limit_keeps_a_fixed_subset():
@@ -119,6 +178,7 @@ def test_synthetic_is_imagenet_shaped():
     ({"name": "mnist"}, "dataset"), ({"name": "digits", "split": "test"}, "split"),
     ({"name": "digits", "batch_size": 0}, "batch_size"), ({"name": "digits", "image_size": 4}, "image_size"),
     ({"name": "digits", "limit": -1}, "limit"), ({"name": "folder"}, "data_dir"),
+    ({"name": "digits", "steps_per_epoch": 0}, "steps_per_epoch"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=f"^{name}"):

@@ -6,12 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from lab import train
+from lab import fingerprint, train
 from lab.provenance import REPO_ROOT
 
 # The cheapest real run: XNOR-Net (the fastest to trace) with its sign baseline on digits, 2 batches per epoch.
@@ -97,6 +97,32 @@ def test_bad_preset_or_override_fails_before_any_file(results_root):
     assert not results_root.exists()
 
 
+def test_unknown_preset_parameter_is_named(monkeypatch, results_root):
+    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {"epoch": 3}})
+    with pytest.raises(ValueError, match=r"^preset: mine's train section: unknown training parameters \['epoch'\]"):
+        train.run("mine", model="xnornet")
+    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {}, "per_model": {"xnornet": {"widht": 0.5}}})
+    with pytest.raises(ValueError, match=r"^preset: mine's per_model.xnornet: unknown training parameters \['widht'\]"):
+        train.run("mine", model="xnornet")
+    assert not results_root.exists()
+
+
+def test_cli_set_accumulates_and_refuses_unknown_or_repeated_keys(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(train, "run", lambda preset, **kw: calls.append((preset, kw)) or {})
+    train.main(["--model", "xnornet", "--set", "epochs=2", "width=0.5", "--set", "run_id=mine"])
+    assert calls == [("smoke", {"model": "xnornet", "binarizer": "sign", "lab_blocks": None, "epochs": 2,
+                                "width": 0.5, "run_id": "mine"})]
+    for argv, message in [(["--set", "epochs=2", "--set", "epochs=3"], "--set: 'epochs' given twice"),
+                          (["--set", "epoch=2"], "--set: unknown training parameters ['epoch']"),
+                          (["--set", "model=quicknet"], "--set: 'model' has its own option, --model"),
+                          (["--set", "epochs"], "--set: expected KEY=VALUE, got 'epochs'")]:
+        with pytest.raises(SystemExit):
+            train.main(["--model", "xnornet", *argv])
+        assert message in capsys.readouterr().err, argv
+    assert len(calls) == 1  # nothing trained on a bad command line
+
+
 def test_presets_hold_valid_training_parameters():
     for name in train.PRESETS:
         preset = train.load_preset(name)
@@ -159,28 +185,100 @@ def test_identical_runs_give_identical_metrics_and_finished_runs_are_reused(resu
     pd.testing.assert_series_equal(history[0]["loss"], history[1]["loss"])
     config = json.loads((results_root / "runs" / "a" / "config.json").read_text())
     assert config["params"]["lab_blocks"] == "1" and config["provenance"]["packages"]["larq"]
+    assert config["fingerprint"] == a["fingerprint"] and "lab/quantizers.py" in a["fingerprint"]["code"]
+    assert "stale" not in a and "stale" not in out
     assert {"top1", "top5", "loss", "total_params", "binary_params", "deployed_size_mb", "wall_time_s",
             "images_per_s"} <= set(a)
 
 
-def test_killed_run_resumes_to_a_complete_history(results_root):
-    kw = json.dumps({**TINY, "epochs": 3, "run_id": "killed"})
-    run_dir = results_root / "runs" / "killed"
-    first = python(TRAIN_SCRIPT, kw, env={train.EPOCH_DELAY_ENV: "3"})  # each epoch starts with a 3 s pause
-    deadline = time.time() + 180
-    while not (run_dir / "checkpoints" / "ckpt-1.index").exists() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.1)
-    os.kill(first.pid, signal.SIGKILL)  # in the pause that opens epoch 2
-    first.communicate()
-    assert first.returncode == -signal.SIGKILL and not (run_dir / "metrics.json").exists()
-    assert pd.read_csv(run_dir / "history.csv")["epoch"].tolist() == [1]
+def weights_of(run_id):
+    """The trained network's variables, as :func:`lab.train.load_model` rebuilds it, in the model's order."""
+    return [w.numpy() for w in train.load_model(run_id).weights]
 
-    out = finish(python(TRAIN_SCRIPT, kw))
-    assert "resuming after epoch 1 of 3" in out
-    history = pd.read_csv(run_dir / "history.csv")
-    assert history["epoch"].tolist() == [1, 2, 3]
-    assert history["learning_rate"].is_monotonic_decreasing  # the schedule went on from the restored step
-    assert metrics_of(out)[0]["epochs"] == 3 and (run_dir / "metrics.json").exists()
+
+def latest_checkpoint(folder):
+    """The checkpoint the run's ``checkpoints/checkpoint`` state file names as the latest."""
+    state = (folder / "checkpoints" / "checkpoint").read_text()
+    return state.split("model_checkpoint_path:", 1)[1].split()[0].strip('"')
+
+
+def test_run_killed_anywhere_ends_as_the_uninterrupted_run(results_root):
+    """SIGKILLed mid-epoch, while a checkpoint is written and before history.csv is, resumed each time: the same
+    history and bit-identical weights as the run never interrupted (which runs alongside)."""
+    # LAB's parameters and their Adam slots go through the checkpoint too; eager steps: no tracing in 5 processes.
+    kw = {**TINY, "epochs": 4, "binarizer": "lab", "run_eagerly": True}
+    whole = python(TRAIN_SCRIPT, json.dumps({**kw, "run_id": "whole"}))
+    killed, folder = json.dumps({**kw, "run_id": "killed"}), results_root / "runs" / "killed"
+    outs = []
+    for kill_at in ("2:batch", "3:checkpoint", "4:history"):
+        process = python(TRAIN_SCRIPT, killed, env={train.KILL_AT_ENV: kill_at})
+        outs.append(process.communicate(timeout=240)[0])
+        assert process.returncode == -signal.SIGKILL, outs[-1][-3000:]
+        assert not (folder / "metrics.json").exists()
+        if kill_at == "3:checkpoint":  # killed with epoch 3's checkpoint on disk but not yet the latest
+            assert (folder / "checkpoints" / "ckpt-3.index").exists() and latest_checkpoint(folder) == "ckpt-2"
+    assert pd.read_csv(folder / "history.csv")["epoch"].tolist() == [1, 2, 3]  # the last kill: before epoch 4's
+    outs.append(finish(python(TRAIN_SCRIPT, killed)))
+    resumed = [next((line for line in out.splitlines() if "resuming after" in line), None) for out in outs]
+    assert resumed == [None] + [f"killed: resuming after epoch {e} of 4" for e in (1, 2, 4)]
+    finish(whole)
+
+    runs = [results_root / "runs" / r for r in ("whole", "killed")]
+    timing = ["train_seconds", "epoch_seconds", "images_per_s"]
+    pd.testing.assert_frame_equal(*(pd.read_csv(r / "history.csv").drop(columns=timing) for r in runs),
+                                  check_exact=True)
+    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s", "provenance")
+    expected, got = ({k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if k not in varying}
+                     for r in runs)
+    assert expected == got
+    expected, got = weights_of("whole"), weights_of("killed")
+    assert len(expected) == len(got) and all(np.array_equal(e, g) for e, g in zip(expected, got))
+
+
+def test_stale_runs_are_retrained_unless_kept_and_then_marked(results_root, monkeypatch, capsys):
+    """A run is reused while its code and packages are unchanged; after a change it is retrained and says why, or
+    with LAB_KEEP_STALE=1 kept and marked; a partial stale run is started afresh, never resumed."""
+    # In this process, so no op determinism (it would stay on for the other tests); eager: no tracing.
+    kw = {**TINY, "deterministic": False, "run_eagerly": True, "verbose": 0, "run_id": "fp"}
+    folder, real_hashes = results_root / "runs" / "fp", fingerprint.code_hashes
+
+    def edit(path):  # as if `path` had been edited since the run
+        monkeypatch.setattr(fingerprint, "code_hashes", lambda paths, root=REPO_ROOT: {**real_hashes(paths, root),
+                                                                                        path: "0" * 16})
+
+    def again(keep=False):
+        monkeypatch.setenv(fingerprint.KEEP_STALE_ENV, "1" if keep else "0")
+        capsys.readouterr()
+        return train.train(**kw), capsys.readouterr().out
+
+    first = train.train(**kw)
+    reused, out = again()
+    assert "stale" not in first and reused == first and out.startswith("fp: finished earlier; using its stored")
+
+    edit("lab/quantizers.py")
+    kept, out = again(keep=True)
+    assert kept == {**first, "stale": ["lab/quantizers.py changed"]}
+    assert out == "fp: stale: lab/quantizers.py changed since this run; kept as LAB_KEEP_STALE=1 asks\n"
+    (folder / "model.tflite").write_text("converted from the stale weights")
+    retrained, out = again()
+    assert out == "fp: stale: lab/quantizers.py changed since this run; retraining\n"
+    assert not (folder / "model.tflite").exists()  # nothing made from the stale run survives
+    assert "stale" not in retrained and retrained["fingerprint"]["code"]["lab/quantizers.py"] == "0" * 16
+    assert json.loads((folder / "config.json").read_text())["fingerprint"] == retrained["fingerprint"]
+
+    (folder / "metrics.json").unlink()  # a partial run (its last checkpoint is epoch 1 of 1) that still holds ...
+    assert "fp: resuming after epoch 1 of 1" in again()[1]
+    (folder / "metrics.json").unlink()  # ... and one that does not, even with LAB_KEEP_STALE=1
+    edit("lab/data.py")
+    out = again(keep=True)[1]
+    assert "fp: stale: lab/data.py changed; lab/quantizers.py changed since this run; retraining" in out
+    assert "resuming" not in out and (folder / "metrics.json").exists()
+
+    config = json.loads((folder / "config.json").read_text())
+    del config["fingerprint"]  # as written before runs were fingerprinted
+    (folder / "config.json").write_text(json.dumps(config))
+    assert again(keep=True)[0]["stale"] == [fingerprint.NO_FINGERPRINT]
+    assert "retraining" in again()[1]
 
 
 def test_epoch_verbosity_names_the_run_on_every_epoch_line(results_root):
