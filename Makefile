@@ -3,6 +3,7 @@ PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PRESET ?= cpu
+KEEP_STALE ?=
 PYTEST_ARGS ?=
 
 .PHONY: help setup test data reproduce lab bench clean-venv
@@ -26,15 +27,19 @@ test: setup  ## run the test suite
 data: setup  ## get Fashion-MNIST (Debian package dataset-fashion-mnist, else the Keras download)
 	$(PY) -m lab.data fetch fashion_mnist
 
-reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|imagenette|imagenet), then build the report
-	$(PY) -m lab.reproduce --preset $(PRESET)
+reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|imagenette|imagenet), then build the report (KEEP_STALE=1: keep stale results, labelled)
+	$(if $(filter-out 0 1,$(KEEP_STALE)),$(error KEEP_STALE: must be 0 or 1, got '$(KEEP_STALE)'))
+	$(PY) -m lab.reproduce --preset $(PRESET)$(if $(filter 1,$(KEEP_STALE)), --keep-stale)
+	$(PY) -m lab.bench readme
 
 lab: setup  ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/
 
-bench: setup  ## print the benchmark figures (training step, latency)
+bench: setup  ## measure the benchmarks (training step, latency, sizes) into results/bench/ and the README
 	$(PY) -m lab.bench train-step
 	$(PY) -m lab.bench latency
+	$(PY) -m lab.models --out results/bench/sizes
+	$(PY) -m lab.bench readme
 
 clean-venv:  ## remove .venv
 	rm -rf $(VENV)

@@ -1,7 +1,9 @@
 """Provenance: what produced a results file (parameters, package versions, git commit, device, time).
 
 Every results file written by `lab` goes through :func:`write_json` or carries :func:`provenance` so that a
-number can always be traced back to the code and machine that measured it.
+number can always be traced back to the code and machine that measured it. Paths in what `lab` publishes are
+relative to the repository (:func:`display_path`, :func:`scrub_paths`): results carry no path of the machine that
+made them.
 """
 from __future__ import annotations
 
@@ -10,17 +12,45 @@ import json
 import os
 import platform
 import subprocess
+import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
+RESULTS_ENV = "LAB_RESULTS"
 
 
 def results_root() -> Path:
     """Where results go: ``$LAB_RESULTS`` when set (tests, other disks), else ``results/`` in the repository."""
-    return Path(os.environ.get("LAB_RESULTS") or REPO_ROOT / "results")
+    return Path(os.environ.get(RESULTS_ENV) or REPO_ROOT / "results")
+
+
+def _machine_prefixes() -> list[tuple[str, str]]:
+    """``(absolute folder, what replaces "<folder>/")``, most specific first: installed packages and the standard
+    library (``.../site-packages/tqdm/auto.py`` -> ``tqdm/auto.py``), a results root outside the repository
+    (-> ``$LAB_RESULTS/``) and the repository itself (-> relative)."""
+    paths = sysconfig.get_paths()
+    libraries = {paths[key] for key in ("purelib", "platlib", "stdlib", "platstdlib")} | {sys.prefix}
+    folders = [(folder, "") for folder in libraries] + [(str(REPO_ROOT), "")]
+    root = results_root()
+    if not root.resolve().is_relative_to(REPO_ROOT):
+        folders += [(str(path), f"${RESULTS_ENV}/") for path in {root.absolute(), root.resolve()}]
+    return sorted(folders, key=lambda pair: len(pair[0]), reverse=True)
+
+
+def scrub_paths(text: str) -> str:
+    """``text`` with this machine's absolute paths (see :func:`_machine_prefixes`) made relative."""
+    for folder, replacement in _machine_prefixes():
+        text = text.replace(folder + "/", replacement).replace(folder, replacement.rstrip("/") or ".")
+    return text
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as `lab` prints and records it: relative to the repository (``results/runs/<run_id>``), or
+    ``$LAB_RESULTS/...`` for a results root elsewhere."""
+    return scrub_paths(str(Path(path).resolve()))
 
 
 PACKAGES = (
@@ -85,7 +115,7 @@ def device() -> dict[str, Any]:
 def provenance(params: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The provenance block stored with every results file."""
     return {
-        "params": dict(params or {}),
+        "params": json.loads(scrub_paths(json.dumps(dict(params or {}), default=str))),
         "packages": package_versions(),
         "git_commit": git_commit(),
         "device": device(),
@@ -105,12 +135,14 @@ def write_json(path: str | os.PathLike, payload: Mapping[str, Any], params: Mapp
     return path
 
 
-def write_table(df, path: str | os.PathLike, params: Mapping[str, Any] | None = None) -> Path:
-    """Write a pandas table as CSV and Markdown with a ``<name>.provenance.json`` sidecar."""
+def write_table(df, path: str | os.PathLike, params: Mapping[str, Any] | None = None, *,
+                note: str | None = None) -> Path:
+    """Write a pandas table as CSV and Markdown (``note``, when given, as a paragraph above the table) with a
+    ``<name>.provenance.json`` sidecar."""
     path = Path(path).with_suffix("")
     path.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(path.with_suffix(".csv"), index=False)
-    path.with_suffix(".md").write_text(df.to_markdown(index=False) + "\n")
+    path.with_suffix(".md").write_text((f"{note}\n\n" if note else "") + df.to_markdown(index=False) + "\n")
     write_json(path.with_name(path.name + ".provenance.json"), {"files": [path.name + ".csv", path.name + ".md"]},
                params)
     return path.with_suffix(".csv")

@@ -1,13 +1,17 @@
 """Reproduce the paper in one batch: data, training runs, every notebook, then one offline HTML report.
 
-``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES] [--jobs N]`` (``make reproduce``):
+``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES] [--jobs N] [--keep-stale]``
+(``make reproduce [KEEP_STALE=1]``):
 
 1. gets the preset's dataset when it can be fetched (``lab.data fetch``);
 2. trains and converts every run the table notebooks need, with progress ("run 3/26: birealnet lab 1011"), one
    after the other or in ``--jobs`` processes (the preset's ``jobs:``), then times their host latency one at a time;
-   finished runs under ``results/runs/`` are reused;
-3. executes every notebook with papermill (``preset`` injected), keeping the executed copies under
-   ``results/<preset>/notebooks/``; a failing notebook stops the batch with its name and error, keeping what finished;
+   finished runs, converted graphs and latencies under ``results/runs/`` are reused while their fingerprints hold
+   (`lab.fingerprint`), and redone, saying why, when they don't; ``--keep-stale`` (``LAB_KEEP_STALE=1`` for the
+   batch, its processes and kernels) keeps stale ones instead, and every table built from them says so;
+3. executes every notebook with papermill (``preset`` injected, kernel in the repository root), keeping the
+   executed copies under ``results/<preset>/notebooks/`` with this machine's paths made relative
+   (`lab.provenance.scrub_paths`); a failing notebook stops the batch with its name and error, keeping what finished;
 4. writes ``results/<preset>/report.html``: outputs only, images embedded, and altair charts rendered by an inlined
    copy of Vega / Vega-Lite / Vega-Embed (vl-convert's bundle) with a static SVG underneath, so the report needs no
    network at all (:func:`offline_check` verifies that with headless Chromium).
@@ -26,9 +30,11 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from lab.fingerprint import KEEP_STALE_ENV
 from lab.processes import check_jobs, run_all
-from lab.provenance import REPO_ROOT, git_commit, results_root
+from lab.provenance import REPO_ROOT, display_path, git_commit, results_root, scrub_paths, write_table
 from lab.train import PRESETS, preset_jobs
+
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
 ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
@@ -112,32 +118,68 @@ def train_and_convert(preset: str, run, **options) -> dict:
 
 
 @contextlib.contextmanager
-def _kernel_env():
-    """Let notebook kernels import `lab` from this checkout even when it is not pip-installed."""
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), saved) if p)
+def _environ(**values: str):
+    """Set environment variables for a block (processes and kernels started in it inherit them), then restore."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = saved
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# Outputs papermill keeps base64-encoded: never text to scrub.
+_BINARY_MIME = re.compile(r"^image/(?!svg)|^application/pdf$")
+
+
+def _scrubbed(value):
+    """``value`` (text, or lists / dicts of it) without this machine's paths."""
+    if isinstance(value, str):
+        return scrub_paths(value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: v if _BINARY_MIME.match(k) else _scrubbed(v) for k, v in value.items()}
+    return value
+
+
+def scrub_notebook(path: Path) -> None:
+    """Rewrite an executed notebook without this machine's paths: papermill's metadata (input and output paths),
+    the injected parameters and every textual output (prints, warnings, tracebacks, tables)."""
+    import nbformat
+
+    book = nbformat.read(str(path), as_version=4)
+    book.metadata["papermill"] = _scrubbed(book.metadata.get("papermill", {}))
+    for cell in book.cells:
+        cell.source = scrub_paths(cell.source)
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.from_dict(_scrubbed(output)) for output in cell.outputs]
+    nbformat.write(book, str(path))
 
 
 def execute(notebook: Path, *, preset: str, out_dir: Path, parameters: dict | None = None) -> Path:
-    """Execute one notebook with papermill (cwd ``notebooks/``) into ``out_dir``; `NotebookError` if it fails."""
+    """Execute one notebook with papermill into ``out_dir`` (its kernel in the repository root, so relative paths
+    mean the same as on the command line) and scrub it (`scrub_notebook`); `NotebookError` if it fails."""
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / notebook.name
+    python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     try:
-        with _kernel_env():
+        # PYTHONPATH: the kernel imports `lab` from this checkout even when it is not pip-installed.
+        with _environ(PYTHONPATH=python_path):
             papermill.execute_notebook(str(notebook), str(output), parameters={"preset": preset, **(parameters or {})},
-                                       kernel_name="python3", cwd=str(notebook.parent), progress_bar=False)
+                                       kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False)
     except Exception as error:  # papermill raises its own error types, and kernel start-up others
-        raise NotebookError(f"notebook {notebook.stem} failed: {_first_line(error)} (executed copy: {output})") \
-            from error
+        raise NotebookError(f"notebook {notebook.stem} failed: {_first_line(error)} (executed copy: "
+                            f"{display_path(output)})") from error
+    finally:
+        if output.exists():
+            scrub_notebook(output)
     return output
 
 
@@ -147,31 +189,62 @@ def _first_line(error: Exception) -> str:
     return f"{ename}: {evalue}" if ename else (str(error).strip().splitlines() or [repr(error)])[0]
 
 
-def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = True, jobs: int | None = None) -> Path:
+def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = True, jobs: int | None = None,
+              keep_stale: bool = False) -> Path:
     """Run the whole batch at ``preset`` (see the module docstring) and return the report's path.
 
-    ``jobs``: parallel training processes (None: the preset's ``jobs:``, see `train_runs`)."""
+    ``jobs``: parallel training processes (None: the preset's ``jobs:``, see `train_runs`). ``keep_stale``: keep
+    runs, graphs and latencies whose fingerprint no longer holds (``LAB_KEEP_STALE=1`` for the batch) instead of
+    redoing them; the tables built from them say so."""
     check_preset(preset)
+    if not isinstance(keep_stale, bool):
+        raise ValueError(f"keep_stale: must be True or False, got {keep_stale!r}")
     jobs = preset_jobs(preset) if jobs is None else check_jobs(jobs)
     selected = notebooks(only)
     if not selected:
         raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
+    with _environ(**({KEEP_STALE_ENV: "1"} if keep_stale else {})):
+        return _batch(preset, selected, train=train, jobs=jobs)
+
+
+def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> Path:
+    """`reproduce` once its arguments are checked: data, runs, notebooks, report."""
     out = results_root() / preset
-    start = time.perf_counter()
+    clock = [("start", time.perf_counter())]
+    runs = []
     if train:
         fetch_data(preset)
-        train_runs(preset, [p.stem for p in selected], jobs=jobs)
+        runs = train_runs(preset, [p.stem for p in selected], jobs=jobs)
+        clock.append(("data, training, conversion and host latency", time.perf_counter()))
     executed = []
     for i, notebook in enumerate(selected, start=1):
         print(f"notebook {i}/{len(selected)}: {notebook.stem} ...", flush=True)
         executed.append(execute(notebook, preset=preset, out_dir=out / "notebooks"))
+    clock.append(("notebooks", time.perf_counter()))
     report = build_report(executed, out / "report.html", title=f"LAB reproduced — preset {preset}")
-    print(f"report: {report} ({time.perf_counter() - start:.0f} s in all)", flush=True)
+    clock.append(("report", time.perf_counter()))
+    print(f"report: {display_path(report)} ({clock[-1][1] - clock[0][1]:.0f} s in all)", flush=True)
+    write_batch_times(out / "batch", clock, runs=runs, notebooks=[p.stem for p in executed], jobs=jobs)
     if CHROMIUM.exists():
         drawn = offline_check(report)
         print(f"offline check (headless Chromium, no network): {drawn['charts'] - drawn['static_left']} of "
               f"{drawn['charts']} charts drawn interactively", flush=True)
     return report
+
+
+def write_batch_times(path: Path, clock: Sequence[tuple[str, float]], *, runs: Sequence[dict],
+                      notebooks: Sequence[str], jobs: int) -> Path:
+    """``batch.md`` / ``.csv``: the wall time of each phase of this batch (``clock``: phase names and the
+    ``perf_counter`` at its end, after a ``start``) and in all, with the runs (trained here or reused) and notebooks
+    it covered, so a quoted batch time always comes from a file."""
+    import pandas as pd
+
+    phases = [(name, end - before) for (_, before), (name, end) in zip(clock, clock[1:])]
+    phases.append(("in all", clock[-1][1] - clock[0][1]))
+    table = pd.DataFrame([{"phase": name, "minutes": round(seconds / 60, 1)} for name, seconds in phases])
+    note = (f"**Wall time of the last `python -m lab.reproduce`** at this preset: {len(runs)} runs (trained in the "
+            f"batch or reused, see its log), {len(notebooks)} notebooks, {jobs} process(es).")
+    return write_table(table, path, {"runs": len(runs), "notebooks": list(notebooks), "jobs": jobs}, note=note)
 
 
 # --------------------------------------------------------------------------------------------- the report
@@ -296,7 +369,7 @@ def offline_check(report: Path, *, chromium: Path = CHROMIUM, timeout_s: int = 1
 
 # --------------------------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> Path:
-    """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn]``."""
+    """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn] [--keep-stale]``."""
     parser = argparse.ArgumentParser(prog="python -m lab.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(PRESETS)}")
     parser.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
@@ -305,10 +378,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--jobs", type=int, default=None,
                         help="parallel training processes, each with cores/jobs TF threads (default: the preset's "
                              "`jobs:`, else 1)")
+    parser.add_argument("--keep-stale", action="store_true",
+                        help="keep runs, graphs and latencies made by other code, packages or settings (the tables "
+                             "say so) instead of redoing them")
     args = parser.parse_args(argv)
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
-        return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs)
+        return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs, keep_stale=args.keep_stale)
     except NotebookError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -1,8 +1,11 @@
 """The paper's tables, rebuilt from our training runs, with the published numbers in adjacent ``paper_*`` columns.
 
-Each table function asks `lab.train.run` for the runs it needs (a finished run is reused, never retrained),
-measures each trained network once after deployment with Larq Compute Engine (`measure_deployment`, cached next to
-the run) and writes the table under ``results/<preset>/<notebook>/`` as CSV + Markdown with provenance.
+Each table function asks `lab.train.run` for the runs it needs (a finished run is reused while its fingerprint
+holds), measures each trained network after deployment with Larq Compute Engine (`convert_run`,
+`measure_deployment`: cached next to the run, each with its fingerprint, redone when that no longer holds) and writes
+the table under ``results/<preset>/<notebook>/`` as CSV + Markdown with provenance. A table built from a stale run,
+graph or latency kept with ``LAB_KEEP_STALE=1`` (``python -m lab.reproduce --keep-stale``) has a ``stale`` column
+saying what changed, a note above the Markdown table and the reasons in its provenance (``params.stale``).
 
 Units: accuracies in %, sizes in MiB, latencies in ms. ``size_mb`` counts weights at their deployed precision (binary
 1 bit, the rest 32 bit, LAB folded) and ``tflite_mb`` is the converted file; ``host_latency_ms`` is the median
@@ -18,8 +21,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
+import yaml
 
-from lab import paper, provenance
+from lab import fingerprint, paper, provenance
 
 NETWORKS = ("xnornet", "birealnet", "quicknet", "reactnet")  # Table A's four networks
 COMPARED_BINARIZERS = ("sign", "niblack", "sauvola", "lab")
@@ -79,8 +83,29 @@ def _mask_run(model: str, mask: str) -> Run:
     return Run(model, "lab", None if set(mask) == {"1"} else mask)
 
 
-def _check_choice(name: str, values: Sequence[str], allowed: Sequence[str]) -> list[str]:
-    values = list(values)
+def as_list(value: Any, name: str) -> list:
+    """A list-valued (notebook) parameter as a list, however it arrived: a list or tuple (the notebook's default,
+    papermill's ``-y`` / ``-f`` YAML), a JSON / YAML list in a string (papermill's ``-p`` passes text:
+    ``-p masks '["0000", "1111"]'``), a comma-separated string (``-p models birealnet,quicknet``) or ``None``
+    (empty). Anything else: ValueError naming ``name``."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: must be a list, a JSON/YAML list string or a comma-separated string, got "
+                         f"{value!r} ({type(value).__name__})")
+    text = value.strip()
+    if not text.startswith("["):
+        return [item.strip() for item in text.split(",") if item.strip()]
+    try:
+        return list(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{name}: {value!r} is not a JSON/YAML list ({str(error).splitlines()[0]})") from None
+
+
+def _check_choice(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
+    values = as_list(values, name)
     bad = [v for v in values if v not in allowed]
     if bad or not values:
         raise ValueError(f"{name}: must be a non-empty list of {tuple(allowed)}, got {values!r}")
@@ -98,7 +123,8 @@ def _check_masks(masks: Sequence[str], stages: int) -> list[str]:
 def table_a_runs(preset: str, models: Sequence[str] | None = None) -> list[Run]:
     """Table A: each of the four networks (those of the preset) with sign and with LAB."""
     s = settings(preset)
-    models = _check_choice("models", models or [m for m in s["models"] if m in NETWORKS], NETWORKS)
+    models = _check_choice("models", as_list(models, "models") or [m for m in s["models"] if m in NETWORKS],
+                           NETWORKS)
     return _seeded([Run(m, b) for m in models for b in ("sign", "lab")], s["seeds"])
 
 
@@ -108,7 +134,7 @@ def table_b_runs(preset: str, masks: Sequence[str] | None = None) -> list[Run]:
 
     s = settings(preset)
     model = s["ablation_model"]
-    masks = _check_masks(masks or s["ablation_masks"], NUM_STAGES[model])
+    masks = _check_masks(as_list(masks, "masks") or s["ablation_masks"], NUM_STAGES[model])
     return _seeded([_mask_run(model, m) for m in masks], s["ablation_seeds"])
 
 
@@ -152,45 +178,100 @@ def _stored(path: Path) -> dict[str, Any] | None:
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"}
 
 
-def convert_run(run_id: str) -> dict[str, float]:
-    """Fold and convert a trained run with LCE, once: writes ``runs/<run_id>/model.tflite`` (for host and device
-    benchmarks) and returns its sizes (`lab.deploy.sizes`, cached in ``runs/<run_id>/sizes.json``).
+def _reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id: str,
+              what: str) -> tuple[bool, list[str]]:
+    """Whether a cached artifact (``stored``, with its ``fingerprint``; ``None``: there is none) may be reused now
+    that the fingerprint is ``current``, and the reasons it is stale when it is kept anyway (`lab.fingerprint`).
+
+    A stale one is announced in one line naming the run, then redone, or kept under ``LAB_KEEP_STALE=1``."""
+    if stored is None:
+        return False, []
+    reasons = fingerprint.stale_reasons(stored.get("fingerprint"), current)
+    if not reasons:
+        return True, []
+    keep = fingerprint.keep_stale()
+    action = f"kept ({fingerprint.KEEP_STALE_ENV}=1)" if keep else "redoing it"
+    print(f"{run_id}: {fingerprint.describe(reasons, what)}; {action}", flush=True)
+    return keep, reasons if keep else []
+
+
+def _run_fingerprint(folder: Path) -> dict[str, Any] | None:
+    """The fingerprint a trained run recorded (`lab.train`: ``metrics.json`` or ``config.json``); None if none."""
+    for name in ("metrics.json", "config.json"):
+        recorded = (_stored(folder / name) or {}).get("fingerprint")
+        if recorded:
+            return recorded
+    return None
+
+
+def graph_fingerprint(run_id: str) -> dict[str, Any]:
+    """What a run's converted graph depends on: the run (its fingerprint and its final weights), the fold and
+    conversion code and the packages behind them."""
+    from lab import train
+
+    folder = train.run_path(run_id)
+    return fingerprint.fingerprint(code=fingerprint.CONVERSION_CODE, packages=fingerprint.CONVERSION_PACKAGES,
+                                   run=_run_fingerprint(folder),
+                                   weights=fingerprint.file_hash(folder / "model.weights.h5"))
+
+
+def latency_fingerprint(graph: Path) -> dict[str, Any]:
+    """What a host latency depends on: the graph's bytes, the timing settings and the host (CPU, LCE version)."""
+    return fingerprint.fingerprint(packages=("larq-compute-engine",), graph=fingerprint.file_hash(graph),
+                                   timing=LATENCY_RUNS, cpu=provenance.cpu_model())
+
+
+def convert_run(run_id: str) -> dict[str, Any]:
+    """Fold and convert a trained run with LCE: writes ``runs/<run_id>/model.tflite`` (for host and device
+    benchmarks) and returns its sizes (`lab.deploy.sizes`), cached in ``runs/<run_id>/sizes.json`` with the graph's
+    fingerprint (`graph_fingerprint`). A cached graph is reused while that fingerprint holds; a stale one is
+    converted again, or kept under ``LAB_KEEP_STALE=1`` and then returned with ``"stale": [reasons]``.
 
     Timing nothing, it can run beside other work (`lab.reproduce`'s parallel training)."""
     import lab
     from lab import deploy, train
 
     folder = train.run_path(run_id)
-    cache = folder / "sizes.json"
-    stored = _stored(cache) if (folder / "model.tflite").exists() else None
-    if stored is not None:
-        return stored
+    cache, graph = folder / "sizes.json", folder / "model.tflite"
+    current = graph_fingerprint(run_id)
+    stored = _stored(cache) if graph.exists() else None
+    reuse, stale = _reusable(stored, current, run_id=run_id, what="this graph was converted")
+    if reuse:
+        sizes = {k: v for k, v in stored.items() if k != "fingerprint"}
+        return {**sizes, "stale": stale} if stale else sizes
     net = lab.fold(train.load_model(run_id))
     flatbuffer = deploy.convert(net, fold=False)
-    (folder / "model.tflite").write_bytes(flatbuffer)
-    result = deploy.sizes(net, flatbuffer)
-    provenance.write_json(cache, result, {"run_id": run_id})
-    return result
+    graph.write_bytes(flatbuffer)
+    sizes = deploy.sizes(net, flatbuffer)
+    provenance.write_json(cache, {**sizes, "fingerprint": current}, {"run_id": run_id})
+    return sizes
 
 
 def measure_deployment(run_id: str) -> dict[str, Any]:
     """A trained run's deployment figures: sizes (`convert_run`) and its host latency, timed here.
 
-    Cached as ``runs/<run_id>/deployment.json`` (re-measured on another host). Time it with nothing else running:
-    the latency is only as quiet as the machine."""
+    The latency is cached as ``runs/<run_id>/deployment.json`` with its fingerprint (`latency_fingerprint`: the
+    graph, `LATENCY_RUNS`, the host) and timed again when that no longer holds. Stale inputs kept under
+    ``LAB_KEEP_STALE=1`` come back as ``"stale": ["graph: <reason>", "latency: <reason>", ...]``. Time it with
+    nothing else running: the latency is only as quiet as the machine."""
     from lab import deploy, train
 
-    folder = train.run_path(run_id)
-    cache = folder / "deployment.json"
-    stored = _stored(cache)
-    if stored is not None and stored.get("host_cpu") == provenance.cpu_model():
-        return stored
     sizes = convert_run(run_id)
-    timing = deploy.latency((folder / "model.tflite").read_bytes(), **LATENCY_RUNS)
-    result = {**sizes, "host_latency_ms": timing["median_ms"],
-              **{k: v for k, v in timing.items() if k.startswith("host") or k in ("threads", "bconv_kernel")}}
-    provenance.write_json(cache, result, {"run_id": run_id, **LATENCY_RUNS})
-    return result
+    stale = [f"graph: {reason}" for reason in sizes.pop("stale", [])]
+    folder = train.run_path(run_id)
+    cache, graph = folder / "deployment.json", folder / "model.tflite"
+    current = latency_fingerprint(graph)
+    stored = _stored(cache)
+    reuse, stale_latency = _reusable(stored, current, run_id=run_id, what="this latency was timed")
+    stale += [f"latency: {reason}" for reason in stale_latency]
+    if reuse:
+        timing = {k: v for k, v in stored.items() if k != "fingerprint"}
+    else:
+        measured = deploy.latency(graph.read_bytes(), **LATENCY_RUNS)
+        timing = {"host_latency_ms": measured["median_ms"],
+                  **{k: v for k, v in measured.items() if k.startswith("host") or k in ("threads", "bconv_kernel")}}
+        provenance.write_json(cache, {**timing, "fingerprint": current}, {"run_id": run_id, **LATENCY_RUNS})
+    return {**timing, **sizes, **({"stale": stale} if stale else {})}
 
 
 def device_latencies(folder: str | Path | None) -> dict[str, float]:
@@ -205,19 +286,27 @@ def device_latencies(folder: str | Path | None) -> dict[str, float]:
     return {name.removesuffix("_t1"): float(ms) for name, ms in sums.items()}
 
 
+def _distinct_reasons(lists: Iterable[list[str]]) -> str:
+    """The distinct stale reasons of a configuration's seeds, in order, as one cell."""
+    return "; ".join(dict.fromkeys(reason for reasons in lists for reason in reasons))
+
+
 def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None = None) -> pd.DataFrame:
     """One row per run configuration (seeds averaged, top-1's lowest and highest seed beside): accuracy, sizes and
-    latencies, and the run ids."""
+    latencies, and the run ids; plus a ``stale`` column (what changed since, per stale input) when a stale run,
+    graph or latency was kept (``LAB_KEEP_STALE=1``)."""
     from lab import train
 
     device = device_latencies(device_logs)
     rows = []
     for run in runs:
         metrics = train.run(preset, **run.overrides)
+        deployment = measure_deployment(metrics["run_id"])
+        stale = [f"run: {reason}" for reason in metrics.get("stale", [])] + deployment.pop("stale", [])
         rows.append({"name": run.name, "model": run.model, "binarizer": run.binarizer,
                      "lab_blocks": run.lab_blocks or "", "top1": 100 * metrics["top1"],
-                     "top5": 100 * metrics["top5"], **measure_deployment(metrics["run_id"]),
-                     "device_latency_ms": device.get(run.name), "run_id": metrics["run_id"]})
+                     "top5": 100 * metrics["top5"], **deployment, "device_latency_ms": device.get(run.name),
+                     "run_id": metrics["run_id"], "stale": stale})
     table = pd.DataFrame(rows)
     keys = ["name", "model", "binarizer", "lab_blocks"]
     numeric = ["top1", "top5", "deployed_size_mb", "tflite_file_mb", "host_latency_ms", "device_latency_ms"]
@@ -227,6 +316,8 @@ def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None 
     out.insert(len(keys) + 2, "seeds", grouped.size().to_numpy())
     out.insert(len(keys) + 3, "top1_min", grouped["top1"].min().to_numpy())
     out.insert(len(keys) + 4, "top1_max", grouped["top1"].max().to_numpy())
+    if any(table["stale"]):
+        out["stale"] = grouped["stale"].agg(_distinct_reasons).to_numpy()
     out["run_ids"] = grouped["run_id"].agg(" ".join).to_numpy()
     return out.rename(columns={"deployed_size_mb": "size_mb", "tflite_file_mb": "tflite_mb"})
 
@@ -249,10 +340,19 @@ def out_dir(preset: str, notebook: str) -> Path:
     return provenance.results_root() / preset / notebook
 
 
+STALE_NOTE = ("**Built from stale inputs** kept with `--keep-stale` (`LAB_KEEP_STALE=1`): column `stale` says what "
+              "changed since each row's run, graph or latency was made. `make reproduce` without it redoes them.")
+
+
 def _save(table: pd.DataFrame, preset: str, notebook: str, name: str, params: dict) -> pd.DataFrame:
-    """Write ``table`` (run ids moved to the last column) as ``results/<preset>/<notebook>/<name>``."""
+    """Write ``table`` (run ids moved to the last column) as ``results/<preset>/<notebook>/<name>``; a table with a
+    ``stale`` column (see `measure`) gets `STALE_NOTE` above it and the reasons per row in ``params.stale``."""
     table = table[[c for c in table if c != "run_ids"] + ["run_ids"]]
-    provenance.write_table(table, out_dir(preset, notebook) / name, {"preset": preset, **params})
+    stale = {} if "stale" not in table else {row: reasons for row, reasons in zip(table["name"], table["stale"])
+                                             if reasons}
+    provenance.write_table(table, out_dir(preset, notebook) / name,
+                           {"preset": preset, **params, **({"stale": stale} if stale else {})},
+                           note=STALE_NOTE if stale else None)
     return table
 
 
@@ -267,7 +367,33 @@ def table_a(*, preset: str, models: Sequence[str] | None = None, device_logs: st
     published = paper.table_a()[["model", "binarizer", *_PAPER_A]].rename(columns=_PAPER_A)
     table = ours.merge(published, on=["model", "binarizer"], how="left")
     write_graphs(table, out_dir(preset, "table_lab_vs_sign") / "graphs")
-    return _save(table, preset, "table_lab_vs_sign", "table_a", {"models": models, "device_logs": device_logs})
+    params = {"models": models, "device_logs": device_logs}
+    provenance.write_table(top1_summary(table), out_dir(preset, "table_lab_vs_sign") / "top1_summary",
+                           {"preset": preset, **params}, note=_summary_note(preset, table))
+    return _save(table, preset, "table_lab_vs_sign", "table_a", params)
+
+
+def _top1_cell(row) -> str:
+    """``66.1 (65.8-66.4)``: the seed mean of top-1 with the lowest and highest seed."""
+    return f"{row.top1:.1f} ({row.top1_min:.1f}-{row.top1_max:.1f})" if row.seeds > 1 else f"{row.top1:.1f}"
+
+
+def top1_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Table A's top-1 in a README-sized view: per network, sign and LAB (seed mean, range), the paper's beside."""
+    rows = []
+    for model, group in table.groupby("model", sort=False):
+        by = {row.binarizer: row for row in group.itertuples()}
+        rows.append({"network": model, **{f"{b} top-1 %": _top1_cell(by[b]) for b in ("sign", "lab") if b in by},
+                     "paper sign / LAB top-1 % (ImageNet)": " / ".join(f"{by[b].paper_top1:.1f}"
+                                                                       for b in ("sign", "lab") if b in by)})
+    return pd.DataFrame(rows)
+
+
+def _summary_note(preset: str, table: pd.DataFrame) -> str:
+    seeds = int(table["seeds"].max())
+    return (f"**Table A, top-1** at the `{preset}` preset (validation top-1 %, mean of {seeds} seed(s), lowest-highest "
+            f"seed in brackets; all columns in `table_a.md`), beside the paper's ImageNet figures."
+            + (f"\n\n{STALE_NOTE}" if "stale" in table else ""))
 
 
 def table_b(*, preset: str, masks: Sequence[str] | None = None, device_logs: str | None = None) -> pd.DataFrame:

@@ -229,12 +229,14 @@ def test_summary_matches_larq_and_counts_lab_at_32_bit(name):
     assert growth_bits == pytest.approx(32 * extra)
 
 
-def test_size_report_cli(capsys, monkeypatch):
+def test_size_report_cli(capsys, monkeypatch, tmp_path):
     from lab.models.__main__ import main
 
     monkeypatch.setattr(models, "NAMES", ("labbnn",))  # the report builds every network; one shows the format
-    main(["--input-shape", "32,32,3", "--width", "0.25", "--num-classes", "10"])
+    main(["--input-shape", "32,32,3", "--width", "0.25", "--num-classes", "10", "--out", str(tmp_path / "sizes")])
     lines = capsys.readouterr().out.splitlines()
+    written = (tmp_path / "sizes.md").read_text()
+    assert "32x32x3" in written and "| labbnn" in written and (tmp_path / "sizes.provenance.json").exists()
     assert "paper MB" in lines[0] and "deployed MiB" in lines[0]
     sign, lab = (line for line in lines if line.startswith("| labbnn"))
     assert "| sign" in sign and "nan" in sign and "4.62" in lab  # the paper publishes LAB-BNN with LAB only

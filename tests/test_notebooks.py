@@ -1,23 +1,27 @@
 """Every notebook under papermill at smoke scale (training runs shared through one results root), their hygiene,
 and the offline report built from the executed notebooks."""
+import html
 import re
 
 import nbformat
 import pytest
+from test_paths import absolute_paths
+from test_reproduce import require_chromium
 
 from lab import reproduce
 
 NOTEBOOKS = reproduce.notebooks()
 NAMES = [p.stem for p in NOTEBOOKS]
 MINE = ("binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn")
-# Smallest settings that still run every path; the runs overlap (Bi-Real Net sign/LAB), so each trains once.
+# Smallest settings that still run every path; the runs overlap (Bi-Real Net sign/LAB), so each trains once. Some
+# lists come as papermill's -p gives them, as text (lab.tables.as_list reads them).
 SMOKE_PARAMETERS = {
-    "table_lab_vs_sign": {"models": ["birealnet"]},
-    "ablation_lab_blocks": {"masks": ["0000", "1111"]},
-    "binarizer_comparison": {"binarizers": ["sign", "lab"]},
+    "table_lab_vs_sign": {"models": "birealnet"},
+    "ablation_lab_blocks": {"masks": '["0000", "1111"]'},
+    "binarizer_comparison": {"binarizers": "sign, lab"},
     "labbnn": {"models": ["birealnet"]},
     # helper "deploy"'s notebook: one small network, few timed runs (its smoke defaults take minutes)
-    "edge_latency": {"networks": ["birealnet"], "input_size": 32, "width": 0.0625, "runs": 3, "profile_runs": 1},
+    "edge_latency": {"networks": '["birealnet"]', "input_size": 32, "width": 0.0625, "runs": 3, "profile_runs": 1},
 }
 PARAMETER_LINE = re.compile(r"^(\w+): (\w+) = .+  # \S.*$")
 
@@ -49,6 +53,15 @@ def test_notebook_runs_at_smoke_scale(executed, name):
         assert {".csv", ".md", ".json"} <= written and written & {".svg", ".png"}
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_executed_notebook_holds_no_machine_path(executed, name):
+    _, outcome = executed
+    if isinstance(outcome[name], Exception):
+        pytest.skip("failed: test_notebook_runs_at_smoke_scale says why")
+    found = absolute_paths(outcome[name])
+    assert not found, "\n".join(found)
+
+
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=NAMES)
 def test_committed_clean_with_typed_parameters(notebook):
     book = nbformat.read(str(notebook), as_version=4)
@@ -75,31 +88,43 @@ def test_help_notebook_documents_every_parameter(notebook):
         assert re.search(rf"^\s+{name}: {kind} \(default", result.output, re.M), f"{name} missing from help"
 
 
-def _charts_and_tables(path):
-    """Charts (Vega-Lite bundles or altair HTML) and HTML tables among a notebook's outputs."""
-    charts = tables = 0
-    for cell in nbformat.read(str(path), as_version=4).cells:
+def _shown(path):
+    """What a notebook shows (its report's share): charts (Vega-Lite bundles or altair HTML), HTML tables and
+    images among its outputs, and its title (first markdown heading)."""
+    book = nbformat.read(str(path), as_version=4)
+    counts = {"charts": 0, "tables": 0, "images": 0}
+    for cell in book.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
             if reproduce._chart_spec(data):
-                charts += 1
+                counts["charts"] += 1
             elif "<table" in data.get("text/html", ""):
-                tables += 1
-    return charts, tables
+                counts["tables"] += 1
+            elif "image/png" in data:
+                counts["images"] += 1
+    title = next(c.source for c in book.cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
+    return counts, title
 
 
-def test_report_holds_every_table_and_chart(executed, tmp_path):
+def test_report_holds_every_notebook_and_its_outputs(executed, tmp_path):
     _, outcome = executed
-    done = [path for path in outcome.values() if not isinstance(path, Exception)]
-    report = reproduce.build_report(done, tmp_path / "report.html", title="smoke test")
-    counts = {path.stem: _charts_and_tables(path) for path in done}
-    for name in set(MINE) & set(counts):
-        assert counts[name][0] >= 1 and counts[name][1] >= 1, f"{name} shows no chart or no table"
+    failed = {name: str(result) for name, result in outcome.items() if isinstance(result, Exception)}
+    assert not failed, f"notebooks failed, the report would miss them: {failed}"
+    report = reproduce.build_report(list(outcome.values()), tmp_path / "report.html", title="smoke test")
+    shown = {name: _shown(path) for name, path in outcome.items()}
+    for name, (counts, _) in shown.items():
+        assert sum(counts.values()) >= 1, f"{name} shows nothing"
+        if name in MINE:
+            assert counts["charts"] >= 1 and counts["tables"] >= 1, f"{name} shows no chart or no table"
     text = report.read_text()
-    assert reproduce.report_chart_count(report) == sum(c for c, _ in counts.values())
-    assert text.count('class="lab-chart-static"><svg') == reproduce.report_chart_count(report)
-    assert text.count("<table") >= sum(t for _, t in counts.values())
+    missing = [name for name, (_, title) in shown.items() if title not in html.unescape(text)]
+    assert not missing, f"the report lacks these notebooks: {missing}"
+    total = {kind: sum(counts[kind] for counts, _ in shown.values()) for kind in ("charts", "tables", "images")}
+    assert reproduce.report_chart_count(report) == total["charts"]
+    assert text.count('class="lab-chart-static"><svg') == total["charts"]
+    assert text.count("<table") >= total["tables"]
+    assert text.count("data:image/png;base64") >= total["images"]
     assert not re.search(r"<script[^>]*src=", text)
-    if reproduce.CHROMIUM.exists():  # the render check proper is in test_reproduce; here: every real chart draws
-        drawn = reproduce.offline_check(report)
-        assert drawn["static_left"] == 0 and drawn["rendered"] >= drawn["charts"]
+    require_chromium()  # the render check proper is in test_reproduce; here: every real chart draws
+    drawn = reproduce.offline_check(report)
+    assert drawn["static_left"] == 0 and drawn["rendered"] >= drawn["charts"]

@@ -1,9 +1,12 @@
-"""``python -m lab.models``: print every network's parameters and deployed size (sign and LAB) beside the paper's."""
+"""``python -m lab.models [--out results/bench/sizes]``: every network's parameters and deployed size (sign and LAB)
+beside the paper's, printed and, with ``--out``, written as Markdown and CSV with provenance (the README mirrors
+``results/bench/sizes.md``)."""
 from __future__ import annotations
 
 import argparse
 
 from lab.models import size_table
+from lab.provenance import write_table
 
 
 def _shape(text: str) -> tuple[int, int, int]:
@@ -19,11 +22,16 @@ def main(argv=None) -> None:
     parser.add_argument("--input-shape", type=_shape, default=(224, 224, 3), help="HEIGHT,WIDTH,CHANNELS")
     parser.add_argument("--width", type=float, default=1.0, help="filter-count multiplier (1.0 = published)")
     parser.add_argument("--num-classes", type=int, default=1000)
+    parser.add_argument("--out", default=None, help="also write OUT.md / OUT.csv / OUT.provenance.json")
     args = parser.parse_args(argv)
     table = size_table(args.input_shape, width=args.width, num_classes=args.num_classes)
-    print(table.to_markdown(index=False))
-    print("\ndeployed MiB: binary kernels at 1 bit, other weights at 32 bit (BN folded), 2**20 bytes; "
-          "paper MB: the LAB paper's published size (its unit and counting are not stated).")
+    note = (f"**Parameters and deployed size** at {'x'.join(map(str, args.input_shape))}, width {args.width:g}, "
+            f"{args.num_classes} classes (`python -m lab.models`). deployed MiB: binary kernels at 1 bit, other "
+            "weights (LAB's two kernels unfolded) at 32 bit, BN folded, 2**20 bytes; paper MB: the LAB paper's "
+            "published size (its unit and counting are not stated).")
+    print(table.to_markdown(index=False) + "\n\n" + note)
+    if args.out:
+        write_table(table, args.out, vars(args), note=note)
 
 
 if __name__ == "__main__":
