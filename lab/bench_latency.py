@@ -1,6 +1,7 @@
 """``python -m lab.bench latency``: host latency and model size of sign, LAB and folded LAB through LCE.
 
-Every network x variant (`lab.deploy.VARIANTS`) is built and converted first, in ``--jobs`` processes; then each
+Every network x variant (`lab.deploy.VARIANTS`) is built and converted first, in ``--jobs`` processes (or reused
+from `lab.deployment`'s cache, which the tables share); then each
 network's three graphs are timed alone, at each thread count, their runs interleaved (one run of each in turn, so
 a change in load hits all three alike). These are host figures (LCE's portable x86 kernels), set beside the paper's
 Jetson Xavier NX ratios, not device figures. The goal is folded LAB / sign <= 1.10 on every network.

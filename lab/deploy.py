@@ -28,7 +28,7 @@ import tensorflow as tf
 
 import lab
 from lab import provenance
-from lab.processes import check_jobs, run_all
+from lab.processes import check_jobs
 from lab.paper import table_a
 from lab.quantizers import LAB, FoldedLAB
 
@@ -36,7 +36,7 @@ __all__ = [
     "BINARY_CONV_OP", "COMPARISON_OPS", "METHODS", "ConversionError", "binary_conv_layers", "layer_of", "op_list",
     "compared_quantizes", "convert", "sizes",
     "compare_latency", "latency", "host", "op_profile", "PROFILE_COLUMNS", "VARIANTS", "VARIANT_LABELS",
-    "edge_settings", "build_variant", "measure_network", "with_paper", "lab_over_sign", "edge_latency",
+    "edge_settings", "build_network", "build_variant", "measure_network", "with_paper", "lab_over_sign", "edge_latency",
 ]
 
 BINARY_CONV_OP = "LceBconv2d"
@@ -418,18 +418,24 @@ def _check_variants(variants) -> list[str]:
     return variants
 
 
-def build_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(224, 224, 3), width: float = 1.0,
-                  num_classes: int = 1000) -> tf.keras.Model:
-    """``network`` (`lab.models.build`) as deployment variant ``variant``: "sign", "lab" or "lab_folded" (LAB
-    in ``lab_blocks``, folded by `lab.fold`). Weights are freshly initialised: size and latency do not depend
-    on their values."""
+def build_network(network: str, *, binarizer: str = "sign", lab_blocks=None, fold: bool = True,
+                  input_shape=(224, 224, 3), width: float = 1.0, num_classes: int = 1000) -> tf.keras.Model:
+    """``network`` (`lab.models.build`) with ``binarizer`` in the stages of ``lab_blocks``, LAB folded by `lab.fold`
+    unless ``fold=False``. Weights are freshly initialised: size and latency do not depend on their values."""
     from lab import models
 
+    model = models.build(network, binarizer=binarizer, lab_blocks=lab_blocks if binarizer != "sign" else None,
+                         input_shape=tuple(input_shape), num_classes=num_classes, width=width)
+    return lab.fold(model) if fold and binarizer == "lab" else model
+
+
+def build_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(224, 224, 3), width: float = 1.0,
+                  num_classes: int = 1000) -> tf.keras.Model:
+    """``network`` as deployment variant ``variant``: "sign", "lab" or "lab_folded" (`build_network`)."""
     (variant,) = _check_variants([variant])
     binarizer, fold = VARIANTS[variant]
-    model = models.build(network, binarizer=binarizer, lab_blocks=lab_blocks if binarizer == "lab" else None,
-                         input_shape=tuple(input_shape), num_classes=num_classes, width=width)
-    return lab.fold(model) if fold else model
+    return build_network(network, binarizer=binarizer, lab_blocks=lab_blocks, fold=fold, input_shape=input_shape,
+                         width=width, num_classes=num_classes)
 
 
 def convert_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(224, 224, 3), width: float = 1.0,
@@ -487,15 +493,18 @@ def lab_over_sign(table: pd.DataFrame, column: str = "median_ms") -> pd.DataFram
 
 
 def _convert_all(p: Mapping[str, Any], lab_blocks) -> dict[tuple[str, str], tuple[bytes, dict]]:
-    """`convert_variant` of every (network, variant) of the study, in ``p["jobs"]`` processes, with progress."""
-    pairs = [(n, v) for n in p["networks"] for v in p["variants"]]
-    tasks = [dict(network=n, variant=v, lab_blocks=lab_blocks, input_shape=(p["input_size"], p["input_size"], 3),
-                  width=p["width"]) for n, v in pairs]
+    """Every (network, variant) of the study converted at ``p``'s input size and width (1000 classes): its
+    flatbuffer and table row. Graphs come from `lab.deployment`'s cache, shared with Tables A and B (a graph still
+    fresh there is not converted again); the others are converted in ``p["jobs"]`` processes, with progress."""
+    from lab import deployment
 
-    def done(index, finished, result):
-        print(f"converted {finished}/{len(pairs)}: {' '.join(pairs[index])}", flush=True)
-
-    return dict(zip(pairs, run_all(convert_variant, tasks, jobs=p["jobs"], on_done=done)))
+    where = deployment.Shape((p["input_size"], p["input_size"], 3), float(p["width"]), 1000)
+    graphs = {(n, v): deployment.Graph(n, VARIANTS[v][0], lab_blocks if VARIANTS[v][0] == "lab" else None,
+                                       fold=VARIANTS[v][1])
+              for n in p["networks"] for v in p["variants"]}
+    sizes = deployment.convert_all(list(graphs.values()), where, jobs=p["jobs"])
+    return {(n, v): (deployment.graph_path(g, where).read_bytes(),
+                     {"network": n, "variant": VARIANT_LABELS[v], **sizes[g]}) for (n, v), g in graphs.items()}
 
 
 def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -530,7 +539,8 @@ def edge_latency(*, preset: str, networks=None, variants=None, lab_blocks=None, 
     """The edge-latency study: every network x variant converted, sized, timed on the host and op-profiled.
 
     None arguments take the preset's value (`edge_settings`; ``jobs``: the preset's ``jobs:``, else 1). The
-    graphs are built and converted first, in ``jobs`` processes (`lab.processes.run_all`); then each network's
+    graphs come first: from `lab.deployment`'s cache shared with the tables (sign and folded LAB at 224x224x3 are
+    usually there already) or built and converted in ``jobs`` processes (`_convert_all`); then each network's
     variants are timed one network at a time, with nothing else running. Writes under ``out`` (default
     ``<results>/<preset>/edge_latency/``) the ``.tflite`` graphs, ``benchmark.sh`` to profile them on a device
     (`lab.oplogs.benchmark_script`), and the tables ``deployment`` (sizes and host latency, paper beside),

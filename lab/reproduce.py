@@ -5,10 +5,13 @@
 
 1. gets the preset's dataset when it can be fetched (``lab.data fetch``);
 2. trains and converts every run the table notebooks need, with progress ("run 3/26: birealnet lab 1011"), one
-   after the other or in ``--jobs`` processes (the preset's ``jobs:``), then times their host latency one at a time;
-   finished runs, converted graphs and latencies under ``results/runs/`` are reused while their fingerprints hold
-   (`lab.fingerprint`), and redone, saying why, when they don't; ``--keep-stale`` (``LAB_KEEP_STALE=1`` for the
-   batch, its processes and kernels) keeps stale ones instead, and every table built from them says so;
+   after the other or in ``--jobs`` processes (the preset's ``jobs:``); then converts the same networks freshly
+   initialised at the preset's deployment shape (`lab.deployment`: 224x224x3, full width), also in ``--jobs``
+   processes ("graph 3/22 converted: birealnet lab 1011 (224x224x3)"), and times them together, alone: the tables'
+   latency and size; finished runs and converted graphs under ``results/runs/``, graphs and latencies under
+   ``results/deploy224/`` are reused while their fingerprints hold (`lab.fingerprint`), and redone, saying why,
+   when they don't; ``--keep-stale`` (``LAB_KEEP_STALE=1`` for the batch, its processes and kernels) keeps stale
+   ones instead, and every table built from them says so;
 3. executes every notebook with papermill (``preset`` injected, kernel in the repository root), keeping the
    executed copies under ``results/<preset>/notebooks/`` with this machine's paths made relative
    (`lab.provenance.scrub_paths`); a failing notebook stops the batch with its name and error, keeping what finished;
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from lab import deployment
 from lab.fingerprint import KEEP_STALE_ENV
 from lab.processes import check_jobs, run_all
 from lab.provenance import REPO_ROOT, display_path, git_commit, results_root, scrub_paths, write_table
@@ -81,8 +85,9 @@ def fetch_data(preset: str) -> None:
 
 def train_runs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> list[dict]:
     """Train (or reuse) and convert every run the named notebooks need, in ``jobs`` processes (`lab.processes`;
-    their epoch lines then start with the run id, as they share one log), then time each converted run's host
-    latency one at a time with nothing else running; returns the runs' metrics in plan order.
+    their epoch lines then start with the run id, as they share one log); returns the runs' metrics in plan order.
+    Their converted graphs are for a device benchmark (`lab.tables.write_graphs`); the tables' latency and size
+    come from `deploy_graphs`.
 
     A failed run stops the batch with its name; finished runs are kept and reused next time, and a run stopped in
     flight resumes after its last finished epoch."""
@@ -97,11 +102,17 @@ def train_runs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> 
               flush=True)
 
     tasks = [{"preset": preset, "run": run, **({"verbose": "epoch"} if jobs > 1 else {})} for run in runs]
-    metrics = run_all(train_and_convert, tasks, jobs=jobs, on_done=done)
-    print(f"timing host latency of {len(metrics)} runs ...", flush=True)
-    for m in metrics:
-        tables.measure_deployment(m["run_id"])
-    return metrics
+    return run_all(train_and_convert, tasks, jobs=jobs, on_done=done)
+
+
+def deploy_graphs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> dict:
+    """Latency and size of every network the named notebooks' tables show, at the preset's deployment shape
+    (`lab.deployment`): converted in ``jobs`` processes, then timed together with nothing else running, so that
+    the notebooks only read the cache. Returns ``{graph: figures}``."""
+    from lab import tables
+
+    graphs = deployment.graphs_of(tables.planned_runs(preset, notebooks=notebook_names))
+    return deployment.measure(graphs, deployment.shape(preset), jobs=jobs)
 
 
 def train_and_convert(preset: str, run, **options) -> dict:
@@ -197,6 +208,7 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
     runs, graphs and latencies whose fingerprint no longer holds (``LAB_KEEP_STALE=1`` for the batch) instead of
     redoing them; the tables built from them say so."""
     check_preset(preset)
+    deployment.shape(preset)  # a bad deployment_shape fails here, before any work
     if not isinstance(keep_stale, bool):
         raise ValueError(f"keep_stale: must be True or False, got {keep_stale!r}")
     jobs = preset_jobs(preset) if jobs is None else check_jobs(jobs)
@@ -215,7 +227,9 @@ def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> 
     if train:
         fetch_data(preset)
         runs = train_runs(preset, [p.stem for p in selected], jobs=jobs)
-        clock.append(("data, training, conversion and host latency", time.perf_counter()))
+        clock.append(("data, training and conversion", time.perf_counter()))
+        deploy_graphs(preset, [p.stem for p in selected], jobs=jobs)
+        clock.append(("latency and size at the deployment shape", time.perf_counter()))
     executed = []
     for i, notebook in enumerate(selected, start=1):
         print(f"notebook {i}/{len(selected)}: {notebook.stem} ...", flush=True)

@@ -1,17 +1,26 @@
 """The paper's tables, rebuilt from our training runs, with the published numbers in adjacent ``paper_*`` columns.
 
 Each table function asks `lab.train.run` for the runs it needs (a finished run is reused while its fingerprint
-holds), measures each trained network after deployment with Larq Compute Engine (`convert_run`,
-`measure_deployment`: cached next to the run, each with its fingerprint, redone when that no longer holds) and writes
-the table under ``results/<preset>/<notebook>/`` as CSV + Markdown with provenance. A table built from a stale run,
-graph or latency kept with ``LAB_KEEP_STALE=1`` (``python -m lab.reproduce --keep-stale``) has a ``stale`` column
-saying what changed, a note above the Markdown table and the reasons in its provenance (``params.stale``).
+holds) for the accuracy columns, and `lab.deployment` for latency and size, which do not depend on the trained
+weights: measured where the paper measured them, on the same networks freshly initialised at the preset's
+``deployment_shape`` (224x224x3, full width, 1000 classes from the cpu preset on), LAB folded, converted with Larq
+Compute Engine and timed together on this host (cached under ``results/deploy224/``, each graph and latency with
+its fingerprint). Tables A and B also copy the trained runs' own converted graphs to ``graphs/`` for a device
+benchmark (`convert_run`, `write_graphs`). Each table is written under ``results/<preset>/<notebook>/`` as CSV +
+Markdown, with a note stating the deployment shape and timing and the same in its provenance
+(``params.deployment``). A table built from a stale run, graph or latency kept with ``LAB_KEEP_STALE=1``
+(``python -m lab.reproduce --keep-stale``) has a ``stale`` column saying what changed, a note above the Markdown
+table and the reasons in its provenance (``params.stale``).
 
-Units: accuracies in %, sizes in MiB, latencies in ms. ``size_mb`` counts weights at their deployed precision (binary
-1 bit, the rest 32 bit, LAB folded) and ``tflite_mb`` is the converted file; ``host_latency_ms`` is the median
-single-thread latency of LCE's interpreter on *this* x86 host, ``device_latency_ms`` the op-time sum of an
-``lce_benchmark_model`` log from a device, when given. The ``paper_*`` columns are the published ImageNet numbers
-(`lab.paper`), with latencies on an Nvidia Jetson Xavier NX: compare trends, not values.
+Columns and units: accuracies in % (``top1``, ``top5``: seed means of the trained runs; ``seeds``, ``top1_min`` /
+``top1_max``: their count and range; ``run_ids``), sizes in MiB, latencies in ms. At the deployment shape:
+``deploy_size_mb`` counts weights at their deployed precision (binary 1 bit, the rest 32 bit, LAB folded),
+``deploy_tflite_mb`` is the converted file and ``deploy_host_latency_ms`` the median single-thread latency of LCE's
+interpreter (indirect BGEMM) on *this* x86 host. ``latency_ratio`` / ``size_ratio`` divide those by the network's
+base row (its sign network; Table B: mask 0000), ``paper_latency_ratio`` / ``paper_size_ratio`` the same for the
+paper's figures. ``device_latency_ms`` is the op-time sum of an ``lce_benchmark_model`` log of a trained graph from a
+device, when given. The ``paper_*`` columns are the published ImageNet numbers (`lab.paper`), with latencies on an
+Nvidia Jetson Xavier NX: compare ratios and trends, not values.
 """
 from __future__ import annotations
 
@@ -27,7 +36,11 @@ from lab import fingerprint, paper, provenance
 
 NETWORKS = ("xnornet", "birealnet", "quicknet", "reactnet")  # Table A's four networks
 COMPARED_BINARIZERS = ("sign", "niblack", "sauvola", "lab")
-# Host latency setting of every table: 20 runs, or as many as fill half a second (a sub-millisecond cpu-preset graph
+# Deployment columns of every table (`lab.deployment.measure`) and the ratios to each network's base row.
+DEPLOY_COLUMNS = ("deploy_size_mb", "deploy_tflite_mb", "deploy_host_latency_ms")
+RATIOS = {"latency_ratio": "deploy_host_latency_ms", "size_ratio": "deploy_size_mb",
+          "paper_latency_ratio": "paper_latency_ms", "paper_size_ratio": "paper_size_mb"}
+# Host latency setting of every table: 20 runs, or as many as fill half a second (a sub-millisecond smoke-shape graph
 # needs hundreds to outlast a hiccup of the machine).
 LATENCY_RUNS = {"runs": 20, "warmup": 3, "threads": 1, "min_seconds": 0.5}
 
@@ -171,15 +184,15 @@ def planned_runs(preset: str, *, notebooks: Sequence[str] | None = None) -> list
 
 
 # --------------------------------------------------------------------------------------------- measuring
-def _stored(path: Path) -> dict[str, Any] | None:
+def stored_json(path: Path) -> dict[str, Any] | None:
     """A JSON results file without its provenance block; ``None`` when it is missing."""
     if not path.exists():
         return None
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"}
 
 
-def _reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id: str,
-              what: str) -> tuple[bool, list[str]]:
+def reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id: str,
+             what: str) -> tuple[bool, list[str]]:
     """Whether a cached artifact (``stored``, with its ``fingerprint``; ``None``: there is none) may be reused now
     that the fingerprint is ``current``, and the reasons it is stale when it is kept anyway (`lab.fingerprint`).
 
@@ -198,7 +211,7 @@ def _reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id:
 def _run_fingerprint(folder: Path) -> dict[str, Any] | None:
     """The fingerprint a trained run recorded (`lab.train`: ``metrics.json`` or ``config.json``); None if none."""
     for name in ("metrics.json", "config.json"):
-        recorded = (_stored(folder / name) or {}).get("fingerprint")
+        recorded = (stored_json(folder / name) or {}).get("fingerprint")
         if recorded:
             return recorded
     return None
@@ -222,8 +235,8 @@ def latency_fingerprint(graph: Path) -> dict[str, Any]:
 
 
 def convert_run(run_id: str) -> dict[str, Any]:
-    """Fold and convert a trained run with LCE: writes ``runs/<run_id>/model.tflite`` (for host and device
-    benchmarks) and returns its sizes (`lab.deploy.sizes`), cached in ``runs/<run_id>/sizes.json`` with the graph's
+    """Fold and convert a trained run with LCE: writes ``runs/<run_id>/model.tflite`` (for a device benchmark,
+    `write_graphs`) and returns its sizes (`lab.deploy.sizes`), cached in ``runs/<run_id>/sizes.json`` with the graph's
     fingerprint (`graph_fingerprint`). A cached graph is reused while that fingerprint holds; a stale one is
     converted again, or kept under ``LAB_KEEP_STALE=1`` and then returned with ``"stale": [reasons]``.
 
@@ -234,8 +247,8 @@ def convert_run(run_id: str) -> dict[str, Any]:
     folder = train.run_path(run_id)
     cache, graph = folder / "sizes.json", folder / "model.tflite"
     current = graph_fingerprint(run_id)
-    stored = _stored(cache) if graph.exists() else None
-    reuse, stale = _reusable(stored, current, run_id=run_id, what="this graph was converted")
+    stored = stored_json(cache) if graph.exists() else None
+    reuse, stale = reusable(stored, current, run_id=run_id, what="this graph was converted")
     if reuse:
         sizes = {k: v for k, v in stored.items() if k != "fingerprint"}
         return {**sizes, "stale": stale} if stale else sizes
@@ -245,33 +258,6 @@ def convert_run(run_id: str) -> dict[str, Any]:
     sizes = deploy.sizes(net, flatbuffer)
     provenance.write_json(cache, {**sizes, "fingerprint": current}, {"run_id": run_id})
     return sizes
-
-
-def measure_deployment(run_id: str) -> dict[str, Any]:
-    """A trained run's deployment figures: sizes (`convert_run`) and its host latency, timed here.
-
-    The latency is cached as ``runs/<run_id>/deployment.json`` with its fingerprint (`latency_fingerprint`: the
-    graph, `LATENCY_RUNS`, the host) and timed again when that no longer holds. Stale inputs kept under
-    ``LAB_KEEP_STALE=1`` come back as ``"stale": ["graph: <reason>", "latency: <reason>", ...]``. Time it with
-    nothing else running: the latency is only as quiet as the machine."""
-    from lab import deploy, train
-
-    sizes = convert_run(run_id)
-    stale = [f"graph: {reason}" for reason in sizes.pop("stale", [])]
-    folder = train.run_path(run_id)
-    cache, graph = folder / "deployment.json", folder / "model.tflite"
-    current = latency_fingerprint(graph)
-    stored = _stored(cache)
-    reuse, stale_latency = _reusable(stored, current, run_id=run_id, what="this latency was timed")
-    stale += [f"latency: {reason}" for reason in stale_latency]
-    if reuse:
-        timing = {k: v for k, v in stored.items() if k != "fingerprint"}
-    else:
-        measured = deploy.latency(graph.read_bytes(), **LATENCY_RUNS)
-        timing = {"host_latency_ms": measured["median_ms"],
-                  **{k: v for k, v in measured.items() if k.startswith("host") or k in ("threads", "bconv_kernel")}}
-        provenance.write_json(cache, {**timing, "fingerprint": current}, {"run_id": run_id, **LATENCY_RUNS})
-    return {**timing, **sizes, **({"stale": stale} if stale else {})}
 
 
 def device_latencies(folder: str | Path | None) -> dict[str, float]:
@@ -292,24 +278,27 @@ def _distinct_reasons(lists: Iterable[list[str]]) -> str:
 
 
 def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None = None) -> pd.DataFrame:
-    """One row per run configuration (seeds averaged, top-1's lowest and highest seed beside): accuracy, sizes and
-    latencies, and the run ids; plus a ``stale`` column (what changed since, per stale input) when a stale run,
-    graph or latency was kept (``LAB_KEEP_STALE=1``)."""
-    from lab import train
+    """One row per run configuration (seeds averaged, top-1's lowest and highest seed beside): accuracy of the
+    trained runs, latency and size of the same network at the preset's deployment shape (`lab.deployment`: the
+    ``deploy_*`` columns), the device latency of the trained graph when logs are given, and the run ids; plus a
+    ``stale`` column (what changed since, per stale input) when a stale run, graph or latency was kept
+    (``LAB_KEEP_STALE=1``)."""
+    from lab import deployment, train
 
     device = device_latencies(device_logs)
+    deployed = deployment.measure_preset(preset, runs)
     rows = []
     for run in runs:
         metrics = train.run(preset, **run.overrides)
-        deployment = measure_deployment(metrics["run_id"])
-        stale = [f"run: {reason}" for reason in metrics.get("stale", [])] + deployment.pop("stale", [])
+        figures = dict(deployed[deployment.Graph(run.model, run.binarizer, run.lab_blocks)])
+        stale = [f"run: {reason}" for reason in metrics.get("stale", [])] + figures.pop("stale", [])
         rows.append({"name": run.name, "model": run.model, "binarizer": run.binarizer,
                      "lab_blocks": run.lab_blocks or "", "top1": 100 * metrics["top1"],
-                     "top5": 100 * metrics["top5"], **deployment, "device_latency_ms": device.get(run.name),
+                     "top5": 100 * metrics["top5"], **figures, "device_latency_ms": device.get(run.name),
                      "run_id": metrics["run_id"], "stale": stale})
     table = pd.DataFrame(rows)
     keys = ["name", "model", "binarizer", "lab_blocks"]
-    numeric = ["top1", "top5", "deployed_size_mb", "tflite_file_mb", "host_latency_ms", "device_latency_ms"]
+    numeric = ["top1", "top5", *DEPLOY_COLUMNS, "device_latency_ms"]
     grouped = table.groupby(keys, sort=False)
     out = grouped[numeric].mean().reset_index()
     # The seed spread beside the mean says whether a LAB - sign difference is larger than the seed noise.
@@ -319,17 +308,31 @@ def measure(runs: Sequence[Run], preset: str, *, device_logs: str | Path | None 
     if any(table["stale"]):
         out["stale"] = grouped["stale"].agg(_distinct_reasons).to_numpy()
     out["run_ids"] = grouped["run_id"].agg(" ".join).to_numpy()
-    return out.rename(columns={"deployed_size_mb": "size_mb", "tflite_file_mb": "tflite_mb"})
+    return out
+
+
+def with_ratios(table: pd.DataFrame, base: pd.Series) -> pd.DataFrame:
+    """``table`` with `RATIOS`: each network's deployment latency and size (ours and, where the table has them, the
+    paper's) divided by those of its ``base`` row (a boolean per row: the sign network, or Table B's mask 0000);
+    NaN for a network without a base row."""
+    out = table.copy()
+    for ratio, column in RATIOS.items():
+        if column in table:
+            out[ratio] = table[column] / table[column].where(base).groupby(table["model"]).transform("first")
+    return out
 
 
 def write_graphs(table: pd.DataFrame, folder: Path) -> Path:
-    """Copy each row's converted graph to ``folder/<name>.tflite`` and write ``benchmark.sh`` to profile them on a
-    device (`lab.oplogs.benchmark_script`); the logs it makes are the ``device_logs`` the tables read."""
+    """Copy each row's trained, converted graph (`convert_run`) to ``folder/<name>.tflite`` and write
+    ``benchmark.sh`` to profile them on a device (`lab.oplogs.benchmark_script`); the logs it makes are the
+    ``device_logs`` the tables read."""
     from lab import oplogs, train
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, run_ids in zip(table["name"], table["run_ids"]):
-        (folder / f"{name}.tflite").write_bytes((train.run_path(run_ids.split()[0]) / "model.tflite").read_bytes())
+        run_id = run_ids.split()[0]
+        convert_run(run_id)
+        (folder / f"{name}.tflite").write_bytes((train.run_path(run_id) / "model.tflite").read_bytes())
     script = folder / "benchmark.sh"
     script.write_text(oplogs.benchmark_script([f"{name}.tflite" for name in table["name"]]))
     return script
@@ -344,15 +347,39 @@ STALE_NOTE = ("**Built from stale inputs** kept with `--keep-stale` (`LAB_KEEP_S
               "changed since each row's run, graph or latency was made. `make reproduce` without it redoes them.")
 
 
-def _save(table: pd.DataFrame, preset: str, notebook: str, name: str, params: dict) -> pd.DataFrame:
-    """Write ``table`` (run ids moved to the last column) as ``results/<preset>/<notebook>/<name>``; a table with a
-    ``stale`` column (see `measure`) gets `STALE_NOTE` above it and the reasons per row in ``params.stale``."""
+def deployment_params(preset: str) -> dict[str, Any]:
+    """How the ``deploy_*`` columns were measured (`lab.deployment`), for a table's provenance."""
+    from lab import deployment
+
+    return {"shape": deployment.shape(preset).description, "weights": "freshly initialised, LAB folded",
+            "converter": "LCE", **LATENCY_RUNS, "bconv_kernel": "indirect BGEMM", "host_cpu": provenance.cpu_model()}
+
+
+def _deployment_note(preset: str, base: str) -> str:
+    """The paragraph above a table that says where its latency and size come from."""
+    d = deployment_params(preset)
+    return (f"**Latency and size at the deployment shape** {d['shape']}: accuracy (`top1`, `top5`) is the trained "
+            f"`{preset}` runs'; the `deploy_*` columns measure the same networks {d['weights']} and converted with "
+            f"LCE at that shape, since latency and size do not depend on the trained weights. `deploy_size_mb`: "
+            f"binary weights at 1 bit, the rest at 32 bit; `deploy_tflite_mb`: the file (MiB); "
+            f"`deploy_host_latency_ms`: median of >= {d['runs']} interleaved runs of LCE's interpreter, "
+            f"{d['threads']} thread(s), {d['bconv_kernel']}, on this host ({d['host_cpu']}), not a device. "
+            f"`latency_ratio` / `size_ratio`: relative to {base}; `paper_*_ratio`: the same from the paper's figures "
+            f"(latency on a Jetson Xavier NX).")
+
+
+def _save(table: pd.DataFrame, preset: str, notebook: str, name: str, params: dict, *, base: str) -> pd.DataFrame:
+    """Write ``table`` (run ids moved to the last column) as ``results/<preset>/<notebook>/<name>`` under a note
+    saying how its deployment columns were measured (ratios relative to ``base``) and, in the provenance, the same
+    as ``params.deployment``; a table with a ``stale`` column (see `measure`) also gets `STALE_NOTE` and the reasons
+    per row in ``params.stale``."""
     table = table[[c for c in table if c != "run_ids"] + ["run_ids"]]
     stale = {} if "stale" not in table else {row: reasons for row, reasons in zip(table["name"], table["stale"])
                                              if reasons}
+    note = _deployment_note(preset, base) + (f"\n\n{STALE_NOTE}" if stale else "")
     provenance.write_table(table, out_dir(preset, notebook) / name,
-                           {"preset": preset, **params, **({"stale": stale} if stale else {})},
-                           note=STALE_NOTE if stale else None)
+                           {"preset": preset, **params, "deployment": deployment_params(preset),
+                            **({"stale": stale} if stale else {})}, note=note)
     return table
 
 
@@ -366,11 +393,12 @@ def table_a(*, preset: str, models: Sequence[str] | None = None, device_logs: st
     ours = measure(table_a_runs(preset, models), preset, device_logs=device_logs)
     published = paper.table_a()[["model", "binarizer", *_PAPER_A]].rename(columns=_PAPER_A)
     table = ours.merge(published, on=["model", "binarizer"], how="left")
+    table = with_ratios(table, table["binarizer"] == "sign")
     write_graphs(table, out_dir(preset, "table_lab_vs_sign") / "graphs")
     params = {"models": models, "device_logs": device_logs}
     provenance.write_table(top1_summary(table), out_dir(preset, "table_lab_vs_sign") / "top1_summary",
                            {"preset": preset, **params}, note=_summary_note(preset, table))
-    return _save(table, preset, "table_lab_vs_sign", "table_a", params)
+    return _save(table, preset, "table_lab_vs_sign", "table_a", params, base="the network with sign")
 
 
 def _top1_cell(row) -> str:
@@ -402,8 +430,10 @@ def table_b(*, preset: str, masks: Sequence[str] | None = None, device_logs: str
     ours.insert(0, "mask", [_mask_of(*row) for row in ours[["model", "binarizer", "lab_blocks"]].itertuples(False)])
     published = paper.table_b().rename(columns={c: f"paper_{c}" for c in ("top1", "latency_ms", "size_mb")})
     table = ours.merge(published, on="mask", how="left")
+    table = with_ratios(table, table["mask"].map(lambda mask: set(mask) == {"0"}))
     write_graphs(table, out_dir(preset, "ablation_lab_blocks") / "graphs")
-    return _save(table, preset, "ablation_lab_blocks", "table_b", {"masks": masks, "device_logs": device_logs})
+    return _save(table, preset, "ablation_lab_blocks", "table_b", {"masks": masks, "device_logs": device_logs},
+                 base="mask 0000 (sign everywhere)")
 
 
 def _mask_of(model: str, binarizer: str, lab_blocks: str) -> str:
@@ -413,16 +443,17 @@ def _mask_of(model: str, binarizer: str, lab_blocks: str) -> str:
     return lab_blocks or ("1" if binarizer == "lab" else "0") * NUM_STAGES[model]
 
 
-OURS, PAPER = "ours (this batch; host latency)", "paper (ImageNet; Xavier NX latency)"
+OURS, PAPER = "ours (this batch; host latency at the deployment shape)", "paper (ImageNet; Xavier NX latency)"
 
 
 def versus_paper(table: pd.DataFrame) -> pd.DataFrame:
     """A table with ``paper_*`` columns in long form for `lab.figures`: one row per configuration and ``source``
-    (ours / paper) with ``top1``, ``top5``, ``latency_ms`` (ours: host), ``size_mb`` and our seeds' ``top1_min`` /
+    (ours / paper) with ``top1``, ``top5``, ``latency_ms`` (ours: host, at the deployment
+    shape), ``size_mb`` (ours: at the deployment shape) and our seeds' ``top1_min`` /
     ``top1_max`` (when ``table`` has them); metrics the paper did not publish are NaN."""
     keys = [c for c in ("mask", "name", "model", "binarizer") if c in table]
     spread = [c for c in ("top1_min", "top1_max") if c in table]
-    metrics = {"top1": "top1", "top5": "top5", "host_latency_ms": "latency_ms", "size_mb": "size_mb",
+    metrics = {"top1": "top1", "top5": "top5", "deploy_host_latency_ms": "latency_ms", "deploy_size_mb": "size_mb",
                **{c: c for c in spread}}
     ours = table[keys + list(metrics)].rename(columns=metrics).assign(source=OURS)
     published = table[keys].assign(source=PAPER, **{
@@ -437,7 +468,9 @@ def binarizer_comparison(*, preset: str, model: str = "birealnet",
     ours = measure(comparison_runs(preset, model, binarizers), preset)
     published = paper.table_a()[["model", "binarizer", "top1", "top5"]].rename(columns=_PAPER_A)
     table = ours.merge(published, on=["model", "binarizer"], how="left")
-    return _save(table, preset, "binarizer_comparison", "binarizers", {"model": model, "binarizers": binarizers})
+    table = with_ratios(table, table["binarizer"] == "sign")
+    return _save(table, preset, "binarizer_comparison", "binarizers", {"model": model, "binarizers": binarizers},
+                 base="the network with sign")
 
 
 def labbnn_table(*, preset: str, models: Sequence[str] | None = None) -> pd.DataFrame:
@@ -446,4 +479,6 @@ def labbnn_table(*, preset: str, models: Sequence[str] | None = None) -> pd.Data
     published = pd.concat([paper.table_a(), pd.DataFrame([paper.LAB_BNN])], ignore_index=True)
     published = published[["model", "binarizer", *_PAPER_A]].rename(columns=_PAPER_A)
     table = ours.merge(published, on=["model", "binarizer"], how="left")
-    return _save(table, preset, "labbnn", "labbnn", {"models": models})
+    table = with_ratios(table, table["binarizer"] == "sign")
+    return _save(table, preset, "labbnn", "labbnn", {"models": models},
+                 base="the network with sign (none for LAB-BNN)")

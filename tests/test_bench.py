@@ -24,7 +24,7 @@ def _rows(text):
             if line.startswith("|") and not line.startswith("|:")]
 
 
-def test_latency_writes_both_tables_with_provenance(tmp_path, capsys):
+def test_latency_writes_both_tables_with_provenance(tmp_path, results_root, capsys):  # graphs cached there
     bench.main([*TINY_LATENCY, "--out", str(tmp_path)])
     text, csv, meta = _read(tmp_path, "latency")
     assert text in capsys.readouterr().out

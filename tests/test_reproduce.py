@@ -1,5 +1,6 @@
 """The batch runner and its offline report, on tiny stand-in notebooks (no training: seconds, not minutes); the
-tables' fingerprinted reuse of converted graphs and latencies, on stand-in runs."""
+tables' fingerprinted reuse of converted graphs and latencies at the deployment shape, on stand-in runs and
+graphs."""
 import json
 import os
 import re
@@ -222,7 +223,7 @@ def test_versus_paper_puts_published_numbers_beside_ours():
     from lab import paper, tables
 
     ours = pd.DataFrame({"mask": ["1011", "0000"], "top1": [30.0, 20.0], "top5": [60.0, 50.0],
-                         "host_latency_ms": [1.5, 1.0], "size_mb": [0.02, 0.01]})
+                         "deploy_host_latency_ms": [1.5, 1.0], "deploy_size_mb": [0.02, 0.01]})
     table = ours.merge(paper.table_b().add_prefix("paper_").rename(columns={"paper_mask": "mask"}), on="mask")
     long = tables.versus_paper(table).set_index(["source", "mask"])
     assert long.loc[(tables.OURS, "1011"), "latency_ms"] == 1.5
@@ -253,28 +254,14 @@ def test_seeds_repeat_the_tables_and_ablation_seeds_table_b(monkeypatch):
     assert tables.settings("smoke")["ablation_seeds"] == [3, 4]  # without ablation_seeds: the seeds
 
 
-def test_measure_averages_seeds_and_keeps_their_range(preset, monkeypatch):
-    from lab import tables, train
-
-    top1 = {0: 0.5, 1: 0.7}
-    monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["seed"]], "top5": 0.9,
-                                                            "run_id": f"r{o['seed']}"})
-    monkeypatch.setattr(tables, "measure_deployment", lambda run_id: dict(deployed_size_mb=1.0, tflite_file_mb=1.0,
-                                                                           host_latency_ms=0.5))
-    table = tables.measure([tables.Run("xnornet", "sign", seed=s) for s in (0, 1)], preset)
-    row = table.iloc[0]
-    assert (row["top1"], row["top1_min"], row["top1_max"], row["seeds"]) == pytest.approx((60.0, 50.0, 70.0, 2))
-    assert row["run_ids"] == "r0 r1"
-
-
 def test_bars_draw_the_seed_range_of_our_runs():
     import pandas as pd
 
     from lab import figures, tables
 
     ours = pd.DataFrame({"name": ["a-sign", "a-lab"], "model": ["birealnet"] * 2, "binarizer": ["sign", "lab"],
-                         "top1": [70.0, 72.0], "top5": [98.0, 99.0], "host_latency_ms": [0.3, 0.4],
-                         "size_mb": [0.1, 0.2], "top1_min": [69.0, 71.0], "top1_max": [71.0, 73.0],
+                         "top1": [70.0, 72.0], "top5": [98.0, 99.0], "deploy_host_latency_ms": [0.3, 0.4],
+                         "deploy_size_mb": [0.1, 0.2], "top1_min": [69.0, 71.0], "top1_max": [71.0, 73.0],
                          "paper_top1": [54.4, 59.1]})
     long = tables.versus_paper(ours)
     assert long.query("source == @tables.PAPER")["top1_max"].isna().all()
@@ -283,9 +270,9 @@ def test_bars_draw_the_seed_range_of_our_runs():
     assert len(figures.bars(long, y="top5").to_dict()["spec"]["layer"]) == 1  # no range for top-5
 
 
-def test_parallel_training_trains_converts_then_times_every_run(results, capfd):
-    """Two worker processes at the smoke preset: every run trained, converted and timed, metrics in plan order,
-    epoch lines named by run, each worker's thread share in the provenance."""
+def test_parallel_training_trains_and_converts_every_run(results, capfd):
+    """Two worker processes at the smoke preset: every run trained and converted, metrics in plan order, epoch lines
+    named by run, each worker's thread share in the provenance."""
     import json
     import os
 
@@ -295,11 +282,11 @@ def test_parallel_training_trains_converts_then_times_every_run(results, capfd):
     metrics = reproduce.train_runs("smoke", ["binarization"], jobs=2)
     out = capfd.readouterr().out
     assert [m["run_id"].split("-")[:2] for m in metrics] == [[r.model, r.binarizer] for r in planned]
-    assert f"run {len(planned)}/{len(planned)} done" in out and "timing host latency" in out
+    assert f"run {len(planned)}/{len(planned)} done" in out
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
     for m in metrics:
         folder = results / "runs" / m["run_id"]
-        assert {"model.tflite", "sizes.json", "deployment.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
+        assert {"model.tflite", "sizes.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
         assert f"{m['run_id']}: epoch 1/1" in out
         device = json.loads((folder / "config.json").read_text())["provenance"]["device"]
         assert device["tf_intra_op_threads"] == threads
@@ -368,8 +355,8 @@ def test_table_runs_take_list_parameters_as_text(preset):
 
 
 # --------------------------------------------------------------------------------------------- fingerprinted reuse
-class StandInDeployment:
-    """A trained run on disk and stand-ins for the fold, LCE conversion and timing, counting their calls."""
+class StandInRun:
+    """A trained run on disk and stand-ins for the fold and LCE conversion, counting conversions."""
 
     def __init__(self, root, monkeypatch):
         import lab
@@ -379,13 +366,12 @@ class StandInDeployment:
         self.folder.mkdir(parents=True)
         (self.folder / "model.weights.h5").write_bytes(b"weights")
         self.set_run_fingerprint({"code": {"lab/train.py": "t1"}, "packages": {}})
-        self.conversions = self.timings = 0
+        self.conversions = 0
         monkeypatch.setattr(train, "load_model", lambda run_id: "net")
         monkeypatch.setattr(lab, "fold", lambda net: net)
         monkeypatch.setattr(deploy, "convert", self.convert)
         monkeypatch.setattr(deploy, "sizes", lambda net, flatbuffer: {"deployed_size_mb": 1.0,
                                                                       "tflite_file_mb": len(flatbuffer) / 2 ** 20})
-        monkeypatch.setattr(deploy, "latency", self.latency)
 
     def set_run_fingerprint(self, recorded):
         (self.folder / "metrics.json").write_text(json.dumps({"top1": 0.5, "fingerprint": recorded}))
@@ -394,140 +380,251 @@ class StandInDeployment:
         self.conversions += 1
         return f"graph {self.conversions}".encode()
 
-    def latency(self, flatbuffer, **settings):
-        self.timings += 1
-        return {"median_ms": 1.5, "host_cpu": "stand-in cpu", "threads": settings["threads"]}
-
 
 @pytest.fixture
-def deployed(results, monkeypatch):
+def trained(results, monkeypatch):
     monkeypatch.delenv("LAB_KEEP_STALE", raising=False)
-    return StandInDeployment(results, monkeypatch)
+    return StandInRun(results, monkeypatch)
 
 
-def _change_folding(monkeypatch):
-    """Make lab/folding.py hash differently from now on, as an edit of the fold would."""
+def _change(monkeypatch, source="lab/folding.py"):
+    """Make ``source`` hash differently from now on, as an edit of it would."""
     from lab import fingerprint
 
     real = fingerprint.code_hashes
     monkeypatch.setattr(fingerprint, "code_hashes", lambda paths, *a: {
-        path: ("edited" if path == "lab/folding.py" else digest) for path, digest in real(paths, *a).items()})
+        path: ("edited" if path == source else digest) for path, digest in real(paths, *a).items()})
 
 
-def test_converted_graph_and_latency_are_reused_while_their_fingerprints_hold(deployed, capsys):
+def test_a_trained_run_is_converted_once_while_its_fingerprint_holds(trained, monkeypatch, capsys):
     from lab import tables
 
-    first = tables.measure_deployment("r1")
-    assert tables.measure_deployment("r1") == first
-    assert (deployed.conversions, deployed.timings) == (1, 1)
-    assert "stale" not in first and "stale" not in capsys.readouterr().out
-    graph = json.loads((deployed.folder / "sizes.json").read_text())["fingerprint"]
+    first = tables.convert_run("r1")
+    assert tables.convert_run("r1") == first and trained.conversions == 1
+    graph = json.loads((trained.folder / "sizes.json").read_text())["fingerprint"]
     assert "lab/folding.py" in graph["code"] and graph["run"] == {"code": {"lab/train.py": "t1"}, "packages": {}}
-    latency = json.loads((deployed.folder / "deployment.json").read_text())["fingerprint"]
-    assert latency["timing"] == tables.LATENCY_RUNS and latency["graph"] == tables.fingerprint.file_hash(
-        deployed.folder / "model.tflite")
+    _change(monkeypatch)
+    tables.convert_run("r1")
+    assert trained.conversions == 2
+    assert "r1: stale: lab/folding.py changed since this graph was converted; redoing it" in capsys.readouterr().out
 
 
-def test_a_change_to_the_fold_converts_and_times_again_saying_why(deployed, monkeypatch, capsys):
-    from lab import tables
-
-    tables.measure_deployment("r1")
-    _change_folding(monkeypatch)
-    result = tables.measure_deployment("r1")
-    assert (deployed.conversions, deployed.timings) == (2, 2) and "stale" not in result
-    out = capsys.readouterr().out
-    assert "r1: stale: lab/folding.py changed since this graph was converted; redoing it" in out
-    assert re.search(r"r1: stale: graph: '\w+' -> '\w+' since this latency was timed; redoing it", out)
-    tables.measure_deployment("r1")
-    assert (deployed.conversions, deployed.timings) == (2, 2)  # fresh again
-
-
-def test_a_retrained_run_is_converted_again(deployed, capsys):
+def test_a_retrained_run_is_converted_again(trained, capsys):
     from lab import tables
 
     tables.convert_run("r1")
-    deployed.set_run_fingerprint({"code": {"lab/train.py": "t2"}, "packages": {}})
-    (deployed.folder / "model.weights.h5").write_bytes(b"new weights")
+    trained.set_run_fingerprint({"code": {"lab/train.py": "t2"}, "packages": {}})
+    (trained.folder / "model.weights.h5").write_bytes(b"new weights")
     tables.convert_run("r1")
-    assert deployed.conversions == 2
+    assert trained.conversions == 2
     assert re.search(r"r1: stale: run: lab/train.py changed; weights: '\w+' -> '\w+' since this graph", capsys
                      .readouterr().out)
 
 
-def _newer_lce(real):
-    return lambda names: {**real(names), **({"larq-compute-engine": "9.9"} if "larq-compute-engine" in names else {})}
+# --------------------------------------------------------------------------------------------- deployment shape
+LATENCY = {"sign": 2.0, "lab": 3.0, "niblack": 5.0}  # stand-in host latency (ms) per binarizer
+SIZE = {"sign": 4.0, "lab": 5.0, "niblack": 4.0}  # stand-in deployed size (MiB)
 
 
-@pytest.mark.parametrize("change, reason, conversions", [
-    (lambda mp, t: mp.setattr(t, "LATENCY_RUNS", {**t.LATENCY_RUNS, "runs": 50}), "timing: runs: 20 -> 50", 1),
-    (lambda mp, t: mp.setattr(t.provenance, "cpu_model", lambda: "another cpu"), "cpu: '.*' -> 'another cpu'", 1),
-    # a new LCE converts again (another graph), then times it
-    (lambda mp, t: mp.setattr(t.fingerprint, "package_versions", _newer_lce(t.fingerprint.package_versions)),
-     r"larq-compute-engine [\d.]+ -> 9.9; graph: '\w+' -> '\w+'", 2),
-], ids=["timing", "host", "lce"])
-def test_a_latency_is_timed_again_for_other_settings_or_host(deployed, monkeypatch, capsys, change, reason,
-                                                             conversions):
-    from lab import tables
+class StandInGraphs:
+    """Stand-ins for building, converting, sizing and timing graphs at the deployment shape; ``events`` lists the
+    conversions and timing calls in order."""
 
-    tables.measure_deployment("r1")
-    change(monkeypatch, tables)
-    tables.measure_deployment("r1")
-    assert (deployed.timings, deployed.conversions) == (2, conversions)
-    assert re.search(f"r1: stale: {reason} since this latency was timed; redoing it", capsys.readouterr().out)
+    def __init__(self, monkeypatch):
+        from lab import deploy
+
+        self.events = []
+        monkeypatch.setattr(deploy, "build_network", lambda model, **kw: (model, kw["binarizer"], kw["lab_blocks"],
+                                                                          kw["input_shape"]))
+        monkeypatch.setattr(deploy, "convert", self.convert)
+        monkeypatch.setattr(deploy, "sizes", lambda net, flatbuffer: {"deployed_size_mb": SIZE[net[1]],
+                                                                      "tflite_file_mb": 2 * SIZE[net[1]]})
+        monkeypatch.setattr(deploy, "compare_latency", self.compare_latency)
+
+    def convert(self, net, fold):
+        self.events.append(("convert", net[:3]))
+        return repr(net).encode()
+
+    def compare_latency(self, flatbuffers, **settings):
+        self.events.append(("time", [graph.name for graph in flatbuffers]))
+        return {graph: {"median_ms": LATENCY[graph.binarizer], "host_cpu": "stand-in cpu", "runs": settings["runs"],
+                        "threads": settings["threads"]} for graph in flatbuffers}
+
+    def count(self, kind):
+        return sum(event[0] == kind for event in self.events)
 
 
-def test_artifacts_without_a_fingerprint_are_redone(deployed, capsys):
-    from lab import tables
-
-    (deployed.folder / "model.tflite").write_bytes(b"old graph")
-    (deployed.folder / "sizes.json").write_text('{"deployed_size_mb": 9.0, "tflite_file_mb": 9.0}')
-    (deployed.folder / "deployment.json").write_text('{"host_latency_ms": 9.0, "host_cpu": "x"}')
-    assert tables.measure_deployment("r1")["host_latency_ms"] == 1.5
-    assert (deployed.conversions, deployed.timings) == (1, 1)
-    assert "r1: stale: no fingerprint recorded" in capsys.readouterr().out
+@pytest.fixture
+def graphs(results, monkeypatch):
+    monkeypatch.delenv("LAB_KEEP_STALE", raising=False)
+    return StandInGraphs(monkeypatch)
 
 
-def test_keep_stale_keeps_stale_graph_and_latency_and_says_so(deployed, monkeypatch, capsys):
-    from lab import tables
+def _graphs():
+    from lab.deployment import Graph
 
-    before = tables.measure_deployment("r1")
-    _change_folding(monkeypatch)
-    monkeypatch.setattr(tables, "LATENCY_RUNS", {**tables.LATENCY_RUNS, "threads": 2})
+    return [Graph("birealnet", "sign"), Graph("birealnet", "lab"), Graph("birealnet", "lab", "1011")]
+
+
+def test_graphs_are_converted_first_then_timed_together_interleaved(graphs, capsys):
+    from lab import deployment, tables
+
+    where = deployment.Shape((32, 32, 3), 0.0625, 10)
+    figures = deployment.measure(_graphs(), where, jobs=1)
+    kinds = [event[0] for event in graphs.events]
+    assert kinds == ["convert"] * 3 + ["time"]  # every conversion before any timing
+    assert graphs.events[-1][1] == ["birealnet-sign", "birealnet-lab", "birealnet-lab-1011"]  # one interleaved call
+    assert figures[deployment.Graph("birealnet", "lab")] == {"deploy_size_mb": 5.0, "deploy_tflite_mb": 10.0,
+                                                           "deploy_host_latency_ms": 3.0}
+    out = capsys.readouterr().out
+    assert "graph 3/3 converted: birealnet lab 1011 (32x32x3)" in out
+    folder = where.folder / "birealnet-lab-1011"
+    assert {p.name for p in folder.iterdir()} == {"model.tflite", "sizes.json", "latency.json"}
+    latency = json.loads((folder / "latency.json").read_text())
+    assert latency["fingerprint"] == tables.latency_fingerprint(folder / "model.tflite")
+    graph = json.loads((folder / "sizes.json").read_text())["fingerprint"]
+    assert "lab/models/__init__.py" in graph["code"] and (graph["input_shape"], graph["lab_blocks"]) == (
+        [32, 32, 3], "1011")
+
+
+def test_a_cached_graph_and_latency_are_reused_while_fresh_and_redone_when_stale(graphs, monkeypatch, capsys):
+    from lab import deployment
+
+    where = deployment.Shape((224, 224, 3), 1.0, 1000)
+    assert where.folder.name == "deploy224"
+    first = deployment.measure(_graphs(), where)
+    assert deployment.measure(_graphs(), where) == first
+    assert (graphs.count("convert"), graphs.count("time")) == (3, 1)
+    assert "stale" not in capsys.readouterr().out
+    _change(monkeypatch, "lab/models/birealnet.py")
+    deployment.measure(_graphs(), where)
+    assert (graphs.count("convert"), graphs.count("time")) == (6, 1)  # same graph bytes: latencies still hold
+    out = capsys.readouterr().out
+    assert "birealnet lab 1011: stale: lab/models/birealnet.py changed since this graph was converted; redoing it" \
+        in out
+    monkeypatch.setattr("lab.tables.LATENCY_RUNS", {"runs": 50, "warmup": 3, "threads": 1, "min_seconds": 0.5})
+    deployment.measure(_graphs(), where)
+    assert (graphs.count("convert"), graphs.count("time")) == (6, 2)
+    assert "birealnet sign: stale: timing: runs: 20 -> 50 since this latency was timed; redoing it" in \
+        capsys.readouterr().out
+
+
+def test_keep_stale_keeps_a_stale_graph_and_says_so(graphs, monkeypatch, capsys):
+    from lab import deployment
+
+    where = deployment.Shape((32, 32, 3), 0.0625, 10)
+    before = deployment.measure(_graphs()[:1], where)
+    _change(monkeypatch)
     monkeypatch.setenv("LAB_KEEP_STALE", "1")
-    assert tables.convert_run("r1")["stale"] == ["lab/folding.py changed"]
-    kept = tables.measure_deployment("r1")
-    assert (deployed.conversions, deployed.timings) == (1, 1)
-    assert kept.pop("stale") == ["graph: lab/folding.py changed", "latency: timing: threads: 1 -> 2"]
-    assert kept == before
+    (kept,) = deployment.measure(_graphs()[:1], where).values()
+    assert graphs.count("convert") == 1 and kept.pop("stale") == ["graph: lab/folding.py changed"]
+    assert kept == next(iter(before.values()))
     assert "lab/folding.py changed since this graph was converted; kept (LAB_KEEP_STALE=1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [
+    [224, 224, 3], {"input_shape": [224, 224], "width": 1.0, "num_classes": 1000},
+    {"input_shape": [16, 16, 3], "width": 1.0, "num_classes": 1000},
+    {"input_shape": [224, 224, 3], "width": 0, "num_classes": 1000},
+    {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": "1000"},
+    {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": 1000, "batch": 1},
+])
+def test_a_bad_deployment_shape_raises_naming_the_key_before_any_work(results, monkeypatch, value):
+    from lab import deployment, train
+
+    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "deployment_shape": value})
+    with pytest.raises(ValueError, match=r"^deployment_shape: must be deployment_shape: \{input_shape: \[height"):
+        deployment.shape("smoke")
+    with pytest.raises(ValueError, match="^deployment_shape: "):
+        reproduce.reproduce(preset="smoke")
+    assert not results.exists()
+
+
+def test_every_preset_has_a_valid_deployment_shape():
+    from lab import deployment
+    from lab.train import PRESETS
+
+    shapes = {p: deployment.shape(p).description for p in PRESETS}
+    assert shapes == {"smoke": "32x32x3, width 0.0625, 10 classes", **{
+        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "imagenette", "imagenet")}}
+
+
+def _trained_runs(monkeypatch, stale_lab=False):
+    from lab import train
+
+    monkeypatch.setattr(train, "run", lambda preset, **o: {
+        "top1": 0.5 if o["binarizer"] == "sign" else 0.6, "top5": 0.9, "run_id": f"{o['model']}-{o['binarizer']}",
+        **({"stale": ["lab/quantizers.py changed"]} if stale_lab and o["binarizer"] == "lab" else {})})
+
+
+def test_tables_carry_the_deployment_shape_columns_and_their_ratios(graphs, preset, monkeypatch):
+    from lab import tables
+
+    _trained_runs(monkeypatch)
+    monkeypatch.setattr(tables, "write_graphs", lambda table, folder: None)  # no trained graphs here
+    table = tables.table_a(preset=preset, models=["birealnet"]).set_index("binarizer")
+    assert table.loc["lab", ["top1", "top5", "seeds", "top1_min", "top1_max", "run_ids"]].tolist() == [
+        60.0, 90.0, 1, 60.0, 60.0, "birealnet-lab"]  # the trained runs' accuracy
+    assert table.loc["lab", ["deploy_size_mb", "deploy_tflite_mb", "deploy_host_latency_ms"]].tolist() == [
+        5.0, 10.0, 3.0]
+    ours = table["deploy_host_latency_ms"]
+    assert table["latency_ratio"].tolist() == [1.0, ours["lab"] / ours["sign"]]
+    assert table.loc["lab", "size_ratio"] == table.loc["lab", "deploy_size_mb"] / table.loc["sign", "deploy_size_mb"]
+    assert table.loc["lab", "paper_latency_ratio"] == pytest.approx(100.6 / 72.5)
+    assert table.loc["lab", "paper_size_ratio"] == pytest.approx(4.65 / 4.18)
+    folder = tables.out_dir(preset, "table_lab_vs_sign")
+    params = json.loads((folder / "table_a.provenance.json").read_text())["provenance"]["params"]
+    assert params["deployment"]["shape"] == "224x224x3, width 1, 1000 classes"
+    assert params["deployment"]["runs"] >= 20 and params["deployment"]["threads"] == 1
+    assert "at the deployment shape** 224x224x3, width 1, 1000 classes" in (folder / "table_a.md").read_text()
+
+
+def test_table_b_ratios_are_relative_to_mask_0000(graphs, preset, monkeypatch):
+    from lab import tables
+
+    _trained_runs(monkeypatch)
+    monkeypatch.setattr(tables, "write_graphs", lambda table, folder: None)
+    table = tables.table_b(preset=preset, masks=["0000", "1011"]).set_index("mask")
+    assert table["latency_ratio"].tolist() == [1.0, 1.5]
+    assert table.loc["1011", "paper_latency_ratio"] == pytest.approx(75.3 / 54.6)
+    assert table.loc["1011", "paper_size_ratio"] == pytest.approx(4.64 / 4.20)
+
+
+def test_measure_averages_seeds_and_keeps_their_range(graphs, preset, monkeypatch):
+    from lab import tables, train
+
+    top1 = {0: 0.5, 1: 0.7}
+    monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["seed"]], "top5": 0.9,
+                                                            "run_id": f"r{o['seed']}"})
+    table = tables.measure([tables.Run("xnornet", "sign", seed=s) for s in (0, 1)], preset)
+    row = table.iloc[0]
+    assert (row["top1"], row["top1_min"], row["top1_max"], row["seeds"]) == pytest.approx((60.0, 50.0, 70.0, 2))
+    assert row["run_ids"] == "r0 r1" and row["deploy_host_latency_ms"] == 2.0
+    assert graphs.count("convert") == 1  # seeds share one graph
 
 
 def _comparison_table(preset, monkeypatch, stale_run):
     """binarizers.md / .provenance.json of a sign-vs-LAB comparison whose LAB run is kept stale when ``stale_run``."""
-    from lab import tables, train
+    from lab import tables
 
-    monkeypatch.setattr(train, "run", lambda preset, **o: {
-        "top1": 0.5, "top5": 0.9, "run_id": o["binarizer"],
-        **({"stale": ["lab/quantizers.py changed"]} if stale_run and o["binarizer"] == "lab" else {})})
-    monkeypatch.setattr(tables, "measure_deployment", lambda run_id: {
-        "deployed_size_mb": 1.0, "tflite_file_mb": 1.0, "host_latency_ms": 0.5,
-        **({"stale": ["latency: timing: runs: 20 -> 50"]} if stale_run and run_id == "lab" else {})})
+    _trained_runs(monkeypatch, stale_lab=stale_run)
     table = tables.binarizer_comparison(preset=preset, binarizers=["sign", "lab"])
     folder = tables.out_dir(preset, "binarizer_comparison")
     return table, (folder / "binarizers.md").read_text(), json.loads(
         (folder / "binarizers.provenance.json").read_text())["provenance"]["params"]
 
 
-def test_a_table_built_from_stale_inputs_says_so(results, preset, monkeypatch):
+def test_a_table_built_from_stale_inputs_says_so(graphs, preset, monkeypatch):
     from lab import tables
 
     table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=True)
-    reasons = "run: lab/quantizers.py changed; latency: timing: runs: 20 -> 50"
+    reasons = "run: lab/quantizers.py changed"
     assert table.set_index("binarizer")["stale"].to_dict() == {"sign": "", "lab": reasons}
-    assert markdown.startswith(tables.STALE_NOTE) and reasons in markdown
+    assert tables.STALE_NOTE in markdown and reasons in markdown
     assert params["stale"] == {"birealnet-lab": reasons}
 
 
-def test_a_table_with_fresh_inputs_has_no_stale_note(results, preset, monkeypatch):
+def test_a_table_with_fresh_inputs_has_no_stale_note(graphs, preset, monkeypatch):
     table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=False)
     assert "stale" not in table and "stale" not in markdown.lower() and "stale" not in params
+    assert table.set_index("binarizer").loc["lab", "latency_ratio"] == 1.5

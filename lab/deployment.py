@@ -1,0 +1,227 @@
+"""Latency and size of the tables' networks at the deployment shape: freshly initialised, folded, converted, timed.
+
+Latency and model size do not depend on the trained weights, so the tables measure them where the paper did, on
+the preset's ``deployment_shape`` (`shape`; 224x224x3 at full width with 1000 classes from the cpu preset on)
+rather than on the small networks a preset trains: each graph (`Graph`: network, binarizer, LAB stage mask) is
+built with fresh weights, folded (`lab.fold`) and converted with LCE (`lab.deploy.convert`), in the preset's
+``jobs`` processes (`convert_all`); then all of them are timed together, alone, their runs interleaved so that a
+change of load hits all alike (`time_all`: `lab.tables.LATENCY_RUNS`, one thread, indirect BGEMM).
+
+Each graph lives in ``<results>/deploy224/<name>/`` (`Shape.folder`): ``model.tflite``, ``sizes.json`` (with the
+graph's fingerprint: the graph, its shape, the fold, conversion and network code, the packages) and
+``latency.json`` (with `lab.tables.latency_fingerprint`: the graph's bytes, timing settings, host, LCE). Both are
+reused while their fingerprint holds, redone with a one-line reason when not, or kept under ``LAB_KEEP_STALE=1``
+and then returned with ``"stale": [reasons]``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from lab import fingerprint, provenance
+from lab.processes import run_all
+
+DEFAULT_SHAPE = {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": 1000}  # the paper's networks
+SHAPE_FORM = ("deployment_shape: {input_shape: [height, width, channels] (integers, sides >= 28), "
+              "width: a number in (0, 4], num_classes: an integer >= 2}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """Where graphs are measured: input (height, width, channels), width multiplier, classes."""
+
+    input_shape: tuple[int, int, int]
+    width: float
+    num_classes: int
+
+    @property
+    def label(self) -> str:
+        """``224x224x3``."""
+        return "x".join(map(str, self.input_shape))
+
+    @property
+    def description(self) -> str:
+        """``224x224x3, width 1, 1000 classes``: the shape as a table note states it."""
+        return f"{self.label}, width {self.width:g}, {self.num_classes} classes"
+
+    @property
+    def folder(self) -> Path:
+        """``<results>/deploy224``: the cache of this shape (other widths or classes get their own folder)."""
+        h, w, c = self.input_shape
+        paper = h == w and c == 3 and self.width == 1.0 and self.num_classes == 1000
+        name = f"deploy{h}" if paper else f"deploy{self.label}-w{self.width:g}-{self.num_classes}cls"
+        return provenance.results_root() / name
+
+    def build_args(self) -> dict[str, Any]:
+        """Keyword arguments of `lab.models.build`."""
+        return {"input_shape": self.input_shape, "width": self.width, "num_classes": self.num_classes}
+
+
+@dataclasses.dataclass(frozen=True)
+class Graph:
+    """One network to deploy: ``binarizer`` in the stages of ``lab_blocks`` (None: all), LAB folded unless
+    ``fold=False``."""
+
+    model: str
+    binarizer: str = "sign"
+    lab_blocks: str | None = None
+    fold: bool = True
+
+    @property
+    def unfolded(self) -> bool:
+        return self.binarizer == "lab" and not self.fold
+
+    @property
+    def name(self) -> str:
+        """Folder name: ``birealnet-lab-1011`` (``-unfolded`` for a LAB kept unfolded)."""
+        return "-".join(p for p in (self.model, self.binarizer, self.lab_blocks, "unfolded" * self.unfolded) if p)
+
+    @property
+    def label(self) -> str:
+        """Progress label: ``birealnet lab 1011``."""
+        return self.name.replace("-", " ")
+
+
+def _check_shape(value: Any) -> Shape:
+    """A preset's ``deployment_shape`` as a `Shape`, or ValueError naming the key and its form."""
+    from lab.models import MIN_INPUT_SIDE
+
+    def bad():
+        return ValueError(f"deployment_shape: must be {SHAPE_FORM}, got {value!r}")
+
+    def integer(v, low):
+        return not isinstance(v, bool) and isinstance(v, int) and v >= low
+
+    if not isinstance(value, Mapping) or set(value) != set(DEFAULT_SHAPE):
+        raise bad()
+    side, width, classes = value["input_shape"], value["width"], value["num_classes"]
+    if not (isinstance(side, (list, tuple)) and len(side) == 3 and all(integer(s, 1) for s in side)
+            and min(side[:2]) >= MIN_INPUT_SIDE and integer(classes, 2)
+            and not isinstance(width, bool) and isinstance(width, (int, float)) and 0 < width <= 4):
+        raise bad()
+    return Shape(tuple(side), float(width), classes)
+
+
+def shape(preset: str) -> Shape:
+    """The preset's ``deployment_shape:`` (`DEFAULT_SHAPE` when it has none), checked (`SHAPE_FORM`)."""
+    from lab.train import load_preset
+
+    return _check_shape(load_preset(preset).get("deployment_shape", DEFAULT_SHAPE))
+
+
+def graphs_of(runs: Iterable) -> list[Graph]:
+    """The distinct graphs behind training runs (`lab.tables.Run`: seeds share one graph), in order."""
+    return list(dict.fromkeys(Graph(run.model, run.binarizer, run.lab_blocks) for run in runs))
+
+
+def graph_path(graph: Graph, where: Shape) -> Path:
+    """``<results>/deploy224/<name>/model.tflite``."""
+    return where.folder / graph.name / "model.tflite"
+
+
+def graph_fingerprint(graph: Graph, where: Shape) -> dict[str, Any]:
+    """What a fresh graph depends on: itself, its shape, the network, fold and conversion code and packages."""
+    return fingerprint.fingerprint(code=fingerprint.CONVERSION_CODE + ("lab/models",),
+                                   packages=fingerprint.CONVERSION_PACKAGES, **dataclasses.asdict(graph),
+                                   **{**dataclasses.asdict(where), "input_shape": list(where.input_shape)})
+
+
+def _cached(path: Path, current: dict[str, Any], graph: Graph, what: str) -> dict[str, Any] | None:
+    """The figures cached in ``path`` (with ``"stale"`` when kept stale) if reusable under ``current``, else None."""
+    from lab import tables
+
+    stored = tables.stored_json(path)
+    reuse, stale = tables.reusable(stored, current, run_id=graph.label, what=what)
+    if not reuse:
+        return None
+    figures = {k: v for k, v in stored.items() if k != "fingerprint"}
+    return {**figures, "stale": stale} if stale else figures
+
+
+def cached_sizes(graph: Graph, where: Shape) -> dict[str, Any] | None:
+    """A converted graph's sizes when its graph and ``sizes.json`` may be reused, else None (announcing why)."""
+    if not graph_path(graph, where).exists():
+        return None
+    return _cached(graph_path(graph, where).with_name("sizes.json"), graph_fingerprint(graph, where), graph,
+                   "this graph was converted")
+
+
+def convert(graph: Graph, where: Shape) -> dict[str, Any]:
+    """Build ``graph`` with fresh weights at ``where``, fold and convert it; write ``model.tflite`` and
+    ``sizes.json`` (`lab.deploy.sizes`, with the fingerprint) and return the sizes. Times nothing: runs in workers."""
+    from lab import deploy
+
+    net = deploy.build_network(graph.model, binarizer=graph.binarizer, lab_blocks=graph.lab_blocks,
+                               fold=graph.fold, **where.build_args())
+    flatbuffer = deploy.convert(net, fold=False)
+    path = graph_path(graph, where)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(flatbuffer)
+    sizes = deploy.sizes(net, flatbuffer)
+    provenance.write_json(path.with_name("sizes.json"), {**sizes, "fingerprint": graph_fingerprint(graph, where)},
+                          {"graph": graph.name, "shape": where.description})
+    return sizes
+
+
+def convert_all(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict[Graph, dict[str, Any]]:
+    """Sizes of every graph: reused from the cache (`cached_sizes`), the others converted in ``jobs`` processes
+    (`convert`), one progress line each."""
+    sizes = {graph: cached_sizes(graph, where) for graph in dict.fromkeys(graphs)}
+    todo = [graph for graph, found in sizes.items() if found is None]
+
+    def done(index, finished, result):
+        print(f"graph {finished}/{len(todo)} converted: {todo[index].label} ({where.label})", flush=True)
+
+    if todo:
+        print(f"converting {len(todo)} graphs at {where.description} in {jobs} process(es) "
+              f"({len(sizes) - len(todo)} reused)", flush=True)
+    converted = run_all(convert, [{"graph": g, "where": where} for g in todo], jobs=jobs, on_done=done)
+    sizes.update(zip(todo, converted))
+    return sizes
+
+
+def time_all(graphs: Sequence[Graph], where: Shape) -> dict[Graph, dict[str, Any]]:
+    """Host latency of every converted graph: reused while `lab.tables.latency_fingerprint` holds, the others timed
+    together (`lab.deploy.compare_latency`: interleaved runs, `lab.tables.LATENCY_RUNS`) with nothing else running;
+    written to ``latency.json`` beside each graph."""
+    from lab import deploy, tables
+
+    current = {graph: tables.latency_fingerprint(graph_path(graph, where)) for graph in dict.fromkeys(graphs)}
+    timings = {graph: _cached(graph_path(graph, where).with_name("latency.json"), fp, graph,
+                              "this latency was timed") for graph, fp in current.items()}
+    todo = [graph for graph, found in timings.items() if found is None]
+    if todo:
+        print(f"timing host latency of {len(todo)} graphs at {where.label}, interleaved ...", flush=True)
+        measured = deploy.compare_latency({g: graph_path(g, where).read_bytes() for g in todo}, **tables.LATENCY_RUNS)
+        for graph in todo:
+            timings[graph] = {"host_latency_ms": measured[graph]["median_ms"], **{
+                k: v for k, v in measured[graph].items() if k.startswith("host") or k in ("runs", "threads",
+                                                                                          "bconv_kernel")}}
+            provenance.write_json(graph_path(graph, where).with_name("latency.json"),
+                                  {**timings[graph], "fingerprint": current[graph]},
+                                  {"graph": graph.name, "shape": where.description, **tables.LATENCY_RUNS})
+    return timings
+
+
+def measure(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict[Graph, dict[str, Any]]:
+    """Per graph: ``deploy_size_mb`` (deployed: binary weights 1 bit, the rest 32 bit), ``deploy_tflite_mb`` (the
+    file) and ``deploy_host_latency_ms`` (median), converted first (`convert_all`), then timed (`time_all`); with
+    ``stale`` (``graph: ...`` / ``latency: ...`` reasons) when something stale was kept."""
+    sizes = convert_all(graphs, where, jobs=jobs)
+    timings = time_all(list(sizes), where)
+    figures = {}
+    for graph, size in sizes.items():
+        stale = [f"graph: {r}" for r in size.get("stale", [])] + [
+            f"latency: {r}" for r in timings[graph].get("stale", [])]
+        figures[graph] = {"deploy_size_mb": size["deployed_size_mb"], "deploy_tflite_mb": size["tflite_file_mb"],
+                          "deploy_host_latency_ms": timings[graph]["host_latency_ms"],
+                          **({"stale": stale} if stale else {})}
+    return figures
+
+
+def measure_preset(preset: str, runs: Iterable) -> dict[Graph, dict[str, Any]]:
+    """`measure` the graphs of ``runs`` at the preset's `shape`, converting in its ``jobs`` processes."""
+    from lab.train import preset_jobs
+
+    return measure(graphs_of(runs), shape(preset), jobs=preset_jobs(preset))
