@@ -29,7 +29,7 @@ from lab.quantizers import LAB
 
 README = provenance.REPO_ROOT / "README.md"
 # A README block mirroring a results file: the marker names the file (relative to the repository), then its text.
-BLOCK = re.compile(r"(<!-- (results/bench/[\w.-]+\.md) -->\n)(.*?)(<!-- end -->)", re.S)
+BLOCK = re.compile(r"(<!-- (results/[\w./-]+\.md) -->\n)(.*?)(<!-- end -->)", re.S)
 
 # The benchmark network: a small Bi-Real-style net (3 stages of 2 blocks, 32/64/128 channels) on 32x32x3, batch 64.
 STAGES = (32, 64, 128)

@@ -2,13 +2,15 @@
 
 Every network x variant (`lab.deploy.VARIANTS`) is built and converted first, in ``--jobs`` processes (or reused
 from `lab.deployment`'s cache, which the tables share); then each
-network's three graphs are timed alone, at each thread count, their runs interleaved (one run of each in turn, so
+network's three graphs are timed alone, at each thread count, without and with TFLite's XNNPACK delegate for the
+float ops (LAB's depthwise convs among them), their runs interleaved (one run of each in turn, so
 a change in load hits all three alike). These are host figures (LCE's portable x86 kernels), set beside the paper's
 Jetson Xavier NX ratios, not device figures. The goal is folded LAB / sign <= 1.10 on every network.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 
@@ -37,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-size", type=int, default=224, help="input side (the deployment shape: 224)")
     parser.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0: the published networks)")
     parser.add_argument("--jobs", type=int, default=JOBS, help="processes that convert (timing runs alone)")
+    parser.add_argument("--xnnpack", nargs="+", action="extend", choices=("off", "on"), metavar="off|on",
+                        help="time without and/or with TFLite's XNNPACK delegate for the float ops (default: "
+                             "off on); LCE's binary ops never go to XNNPACK")
     parser.add_argument("--default-kernel", action="store_true",
                         help="LCE's default bconv kernel instead of indirect BGEMM (5-6x slower on x86)")
 
@@ -50,7 +55,8 @@ def params(args: argparse.Namespace) -> dict:
     """The benchmark's parameters from ``args`` (defaults filled in), checked before any work."""
     p = {"networks": args.networks or list(deploy.PAPER_NETWORKS), "threads": args.threads or list(THREADS),
          "runs": args.runs, "warmup": args.warmup, "input_size": args.input_size, "width": args.width,
-         "bconv_kernel": "LCE default" if args.default_kernel else "indirect BGEMM", "jobs": args.jobs}
+         "bconv_kernel": "LCE default" if args.default_kernel else "indirect BGEMM", "jobs": args.jobs,
+         "xnnpack": [flag == "on" for flag in dict.fromkeys(args.xnnpack or ("off", "on"))]}
     unknown = sorted(set(p["networks"]) - set(models.NAMES))
     _require(not unknown, "--networks", f"names from {models.NAMES}", unknown)
     _require(min(p["threads"]) >= 1, "--threads", "integers >= 1", p["threads"])
@@ -69,10 +75,11 @@ def measure(p: dict) -> pd.DataFrame:
     rows = []
     for i, network in enumerate(p["networks"], 1):
         mine = {v: converted[network, v] for v in deploy.VARIANTS}
-        for threads in p["threads"]:
-            print(f"[{i}/{len(p['networks'])}] {network}, {threads} thread(s): timing {', '.join(mine)}", flush=True)
+        for threads, xnnpack in itertools.product(p["threads"], p["xnnpack"]):
+            print(f"[{i}/{len(p['networks'])}] {network}, {threads} thread(s), XNNPACK {'on' if xnnpack else 'off'}: "
+                  f"timing {', '.join(mine)}", flush=True)
             rows.append(deploy.time_variants(mine, threads=threads, runs=p["runs"], warmup=p["warmup"],
-                                             indirect_bgemm=p["bconv_kernel"] == "indirect BGEMM"))
+                                             indirect_bgemm=p["bconv_kernel"] == "indirect BGEMM", xnnpack=xnnpack))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -82,9 +89,9 @@ def _paper(column: str) -> pd.DataFrame:
 
 
 def latency_table(raw: pd.DataFrame) -> pd.DataFrame:
-    """Median latency per network and thread count: sign, LAB unfolded and folded, their ratios to sign, the
-    paper's LAB / sign."""
-    keys = ["network", "threads"]
+    """Median latency per network, thread count and XNNPACK setting: sign, LAB unfolded and folded, their ratios
+    to sign, the paper's LAB / sign."""
+    keys = ["network", "threads", "xnnpack"]
     ms = raw.pivot(index=keys, columns="variant", values="median_ms").reindex(
         pd.MultiIndex.from_frame(raw[keys].drop_duplicates()))
     table = pd.DataFrame({"sign ms": ms[SIGN], "LAB unfolded ms": ms[LAB], "LAB folded ms": ms[FOLDED],
@@ -93,7 +100,9 @@ def latency_table(raw: pd.DataFrame) -> pd.DataFrame:
     paper = _paper("latency_ms")
     table["paper LAB / sign (Jetson Xavier NX)"] = (paper["lab"] / paper["sign"]).reindex(
         table.index.get_level_values("network")).to_numpy()
-    return table.reset_index()
+    table = table.reset_index()
+    table["xnnpack"] = table["xnnpack"].map({False: "off", True: "on"})
+    return table
 
 
 def size_table(raw: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +130,8 @@ def markdown(raw: pd.DataFrame, p: dict) -> str:
     fmt = dict(index=False, floatfmt=".2f", missingval="-")
     return (
         f"**Host latency**: host {platform.machine()} ({machine['cpu']}, {cores} cores{oversubscribed}), "
-        f"LCE interpreter, {p['bconv_kernel']}; batch 1 at {side}x{side}x3, width {p['width']:g}; median of "
+        f"LCE interpreter, {p['bconv_kernel']}, `xnnpack`: TFLite's XNNPACK delegate ran the float ops (LCE's "
+        f"binary ops never go to it); batch 1 at {side}x{side}x3, width {p['width']:g}; median of "
         f"{p['runs']} interleaved runs after {p['warmup']} warm-up runs, in ms. Host figures, not a device: the "
         f"paper's ratio is on a Jetson Xavier NX. Goal: folded / sign <= {GOAL:.2f}.\n\n"
         f"{latency_table(raw).to_markdown(**fmt)}\n\n"

@@ -241,11 +241,12 @@ def sizes(model: tf.keras.Model, flatbuffer: bytes) -> dict[str, float]:
     return {"tflite_file_mb": len(flatbuffer) / 2**20, "deployed_size_mb": float(summary(model)["deployed_size_mb"])}
 
 
-def host(*, threads: int, indirect_bgemm: bool) -> dict[str, Any]:
-    """The setting a host figure was measured with: CPU, core count, interpreter threads and LCE's bconv kernel."""
+def host(*, threads: int, indirect_bgemm: bool, xnnpack: bool = False) -> dict[str, Any]:
+    """The setting a host figure was measured with: CPU, core count, interpreter threads, LCE's bconv kernel and
+    whether TFLite's XNNPACK delegate ran the float ops."""
     machine = provenance.device()
     return {"host_cpu": machine["cpu"], "host_cores": machine["cpu_count"], "threads": threads,
-            "bconv_kernel": "indirect BGEMM" if indirect_bgemm else "LCE default"}
+            "bconv_kernel": "indirect BGEMM" if indirect_bgemm else "LCE default", "xnnpack": xnnpack}
 
 
 def _check_int(name: str, value, low: int) -> None:
@@ -261,11 +262,11 @@ def _check_timing(threads, runs, warmup, min_seconds: float = 0.0) -> None:
         raise ValueError(f"min_seconds must be a number >= 0, got {min_seconds!r}")
 
 
-def _interpreter(flatbuffer: bytes, threads: int, indirect_bgemm: bool):
+def _interpreter(flatbuffer: bytes, threads: int, indirect_bgemm: bool, xnnpack: bool = False):
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
     return Interpreter(flatbuffer, num_threads=threads, use_reference_bconv=False,
-                       use_indirect_bgemm=indirect_bgemm)
+                       use_indirect_bgemm=indirect_bgemm, use_xnnpack=xnnpack)
 
 
 def _random_inputs(interpreter, seed: int = 0) -> list[np.ndarray]:
@@ -297,11 +298,12 @@ def _times_ms(interpreter, inputs, runs: int, warmup: int) -> np.ndarray:
 
 
 def compare_latency(flatbuffers: Mapping[str, bytes], *, threads: int = 1, runs: int = 20, warmup: int = 3,
-                    indirect_bgemm: bool = True, min_seconds: float = 0.0) -> dict[str, dict[str, Any]]:
+                    indirect_bgemm: bool = True, min_seconds: float = 0.0,
+                    xnnpack: bool = False) -> dict[str, dict[str, Any]]:
     """`latency` of several models measured side by side: their timed runs interleave (one run of each in
     turn), so a change in machine load between them affects all alike. Keys as in ``flatbuffers``."""
     _check_timing(threads, runs, warmup, min_seconds)
-    interpreters = {key: _interpreter(fb, threads, indirect_bgemm) for key, fb in flatbuffers.items()}
+    interpreters = {key: _interpreter(fb, threads, indirect_bgemm, xnnpack) for key, fb in flatbuffers.items()}
     inputs = {key: _random_inputs(it) for key, it in interpreters.items()}
     for key, interpreter in interpreters.items():
         _times_ms(interpreter, inputs[key], warmup, 0)
@@ -312,7 +314,7 @@ def compare_latency(flatbuffers: Mapping[str, bytes], *, threads: int = 1, runs:
     for i in range(runs):
         for key, interpreter in interpreters.items():
             times[key][i] = _times_ms(interpreter, inputs[key], 1, 0)[0]
-    setting = host(threads=threads, indirect_bgemm=indirect_bgemm)
+    setting = host(threads=threads, indirect_bgemm=indirect_bgemm, xnnpack=xnnpack)
     return {key: {**_spread(t), "runs": runs, "warmup": warmup, **setting} for key, t in times.items()}
 
 
@@ -448,11 +450,11 @@ def convert_variant(network: str, *, variant: str, lab_blocks=None, input_shape=
 
 
 def time_variants(converted: Mapping[str, tuple[bytes, dict]], *, threads: int = 1, runs: int = 20, warmup: int = 3,
-                  indirect_bgemm: bool = True) -> pd.DataFrame:
+                  indirect_bgemm: bool = True, xnnpack: bool = False) -> pd.DataFrame:
     """The rows of `convert_variant` results (by variant) with their latencies measured side by side
     (`compare_latency`) and the host setting."""
     timings = compare_latency({v: fb for v, (fb, _) in converted.items()}, threads=threads, runs=runs,
-                              warmup=warmup, indirect_bgemm=indirect_bgemm)
+                              warmup=warmup, indirect_bgemm=indirect_bgemm, xnnpack=xnnpack)
     return pd.DataFrame([{**row, **timings[v]} for v, (_, row) in converted.items()])
 
 

@@ -396,6 +396,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
                         help="keep runs, graphs and latencies made by other code, packages or settings (the tables "
                              "say so) instead of redoing them")
     args = parser.parse_args(argv)
+    # The batch log shows progress and errors: TF's C++ INFO lines from every worker and kernel would drown them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs, keep_stale=args.keep_stale)

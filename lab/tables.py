@@ -411,7 +411,8 @@ def top1_summary(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for model, group in table.groupby("model", sort=False):
         by = {row.binarizer: row for row in group.itertuples()}
-        rows.append({"network": model, **{f"{b} top-1 %": _top1_cell(by[b]) for b in ("sign", "lab") if b in by},
+        rows.append({"network": model, **{f"{label} top-1 %": _top1_cell(by[b])
+                                          for b, label in (("sign", "sign"), ("lab", "LAB")) if b in by},
                      "paper sign / LAB top-1 % (ImageNet)": " / ".join(f"{by[b].paper_top1:.1f}"
                                                                        for b in ("sign", "lab") if b in by)})
     return pd.DataFrame(rows)

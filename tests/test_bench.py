@@ -8,7 +8,7 @@ import pytest
 from lab import bench, provenance
 
 TINY_LATENCY = ["latency", "--networks", "birealnet", "--threads", "1", "--threads", "2", "--runs", "2",
-                "--warmup", "0", "--input-size", "32", "--width", "0.0625", "--jobs", "1"]
+                "--warmup", "0", "--input-size", "32", "--width", "0.0625", "--jobs", "1", "--xnnpack", "off"]
 
 
 def _read(out, name):
@@ -30,15 +30,24 @@ def test_latency_writes_both_tables_with_provenance(tmp_path, results_root, caps
     assert text in capsys.readouterr().out
     assert "LCE interpreter, indirect BGEMM" in text and "median of 2 interleaved runs" in text
     rows = _rows(text)
-    assert rows[0] == ["network", "threads", "sign ms", "LAB unfolded ms", "LAB folded ms", "unfolded / sign", "folded / sign",
+    assert rows[0] == ["network", "threads", "xnnpack", "sign ms", "LAB unfolded ms", "LAB folded ms", "unfolded / sign", "folded / sign",
                        "folded <= 1.10", "paper LAB / sign (Jetson Xavier NX)"]
-    assert [row[:2] for row in rows[1:3]] == [["birealnet", "1"], ["birealnet", "2"]]
+    assert [row[:3] for row in rows[1:3]] == [["birealnet", "1", "off"], ["birealnet", "2", "off"]]
     assert rows[3] == ["network", "sign file MB", "LAB file MB", "sign deployed MB", "LAB deployed MB",
                        "LAB overhead file MB", "LAB overhead deployed MB", "paper LAB overhead MB"]
     assert rows[4][0] == "birealnet" and rows[4][-1] == "0.47" and len(rows) == 5  # Table A: 4.65 - 4.18
     assert csv[0].startswith("network,variant,tflite_file_mb,deployed_size_mb,median_ms") and len(csv) == 1 + 2 * 3
     assert meta["params"]["threads"] == [1, 2] and meta["params"]["networks"] == ["birealnet"]
+    assert meta["params"]["xnnpack"] == [False]
     assert meta["git_commit"] and "larq-compute-engine" in meta["packages"] and meta["device"]["cpu_count"] >= 1
+
+
+def test_latency_times_with_xnnpack_when_asked(tmp_path, results_root):
+    bench.main(["latency", "--networks", "birealnet", "--threads", "1", "--runs", "2", "--warmup", "0",
+                "--input-size", "32", "--width", "0.0625", "--jobs", "1", "--out", str(tmp_path)])
+    text, csv, meta = _read(tmp_path, "latency")
+    assert [row[:3] for row in _rows(text)[1:3]] == [["birealnet", "1", "off"], ["birealnet", "1", "on"]]
+    assert meta["params"]["xnnpack"] == [False, True] and "xnnpack" in csv[0].split(",")
 
 
 def test_train_step_writes_its_table_with_provenance(tmp_path):
