@@ -222,7 +222,7 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
 def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> Path:
     """`reproduce` once its arguments are checked: data, runs, notebooks, report."""
     out = results_root() / preset
-    clock = [("start", time.perf_counter())]
+    clock, started = [("start", time.perf_counter())], time.time()
     runs = []
     if train:
         fetch_data(preset)
@@ -238,7 +238,9 @@ def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> 
     report = build_report(executed, out / "report.html", title=f"LAB reproduced — preset {preset}")
     clock.append(("report", time.perf_counter()))
     print(f"report: {display_path(report)} ({clock[-1][1] - clock[0][1]:.0f} s in all)", flush=True)
-    write_batch_times(out / "batch", clock, runs=runs, notebooks=[p.stem for p in executed], jobs=jobs)
+    trained = sum(_finished_since(m["run_id"], started) for m in runs)
+    write_batch_times(out / "batch", clock, runs=len(runs), trained=trained, notebooks=[p.stem for p in executed],
+                      jobs=jobs)
     if CHROMIUM.exists():
         drawn = offline_check(report)
         print(f"offline check (headless Chromium, no network): {drawn['charts'] - drawn['static_left']} of "
@@ -246,19 +248,28 @@ def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> 
     return report
 
 
-def write_batch_times(path: Path, clock: Sequence[tuple[str, float]], *, runs: Sequence[dict],
+def _finished_since(run_id: str, started: float) -> bool:
+    """Whether run ``run_id`` finished after ``started`` (``time.time()``), i.e. was trained rather than reused."""
+    from lab.train import run_path
+
+    return (run_path(run_id) / "metrics.json").stat().st_mtime >= started
+
+
+def write_batch_times(path: Path, clock: Sequence[tuple[str, float]], *, runs: int, trained: int,
                       notebooks: Sequence[str], jobs: int) -> Path:
     """``batch.md`` / ``.csv``: the wall time of each phase of this batch (``clock``: phase names and the
-    ``perf_counter`` at its end, after a ``start``) and in all, with the runs (trained here or reused) and notebooks
-    it covered, so a quoted batch time always comes from a file."""
+    ``perf_counter`` at its end, after a ``start``) and in all, with how many of its ``runs`` it ``trained`` (the
+    rest it reused) and the notebooks it ran, so a quoted batch time always comes from a file."""
     import pandas as pd
 
     phases = [(name, end - before) for (_, before), (name, end) in zip(clock, clock[1:])]
     phases.append(("in all", clock[-1][1] - clock[0][1]))
     table = pd.DataFrame([{"phase": name, "minutes": round(seconds / 60, 1)} for name, seconds in phases])
-    note = (f"**Wall time of the last `python -m lab.reproduce`** at this preset: {len(runs)} runs (trained in the "
-            f"batch or reused, see its log), {len(notebooks)} notebooks, {jobs} process(es).")
-    return write_table(table, path, {"runs": len(runs), "notebooks": list(notebooks), "jobs": jobs}, note=note)
+    note = (f"**Wall time of the last `python -m lab.reproduce`** at this preset: {runs} runs ({trained} trained in "
+            f"this batch, {runs - trained} reused from an earlier one), {len(notebooks)} notebooks, {jobs} "
+            "process(es).")
+    return write_table(table, path, {"runs": runs, "trained": trained, "notebooks": list(notebooks), "jobs": jobs},
+                       note=note)
 
 
 # --------------------------------------------------------------------------------------------- the report

@@ -628,3 +628,17 @@ def test_a_table_with_fresh_inputs_has_no_stale_note(graphs, preset, monkeypatch
     table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=False)
     assert "stale" not in table and "stale" not in markdown.lower() and "stale" not in params
     assert table.set_index("binarizer").loc["lab", "latency_ratio"] == 1.5
+
+
+def test_batch_times_are_written_phase_by_phase_with_trained_and_reused_runs(tmp_path):
+    import pandas as pd
+
+    clock = [("start", 10.0), ("training", 70.0), ("notebooks", 100.0), ("report", 106.0)]
+    reproduce.write_batch_times(tmp_path / "batch", clock, runs=5, trained=2, notebooks=["train", "labbnn"], jobs=2)
+    table = pd.read_csv(tmp_path / "batch.csv")
+    assert table.to_dict("list") == {"phase": ["training", "notebooks", "report", "in all"],
+                                     "minutes": [1.0, 0.5, 0.1, 1.6]}
+    text = (tmp_path / "batch.md").read_text()
+    assert "5 runs (2 trained in this batch, 3 reused from an earlier one), 2 notebooks, 2 process(es)" in text
+    meta = json.loads((tmp_path / "batch.provenance.json").read_text())["provenance"]
+    assert meta["params"] == {"runs": 5, "trained": 2, "notebooks": ["train", "labbnn"], "jobs": 2}
