@@ -68,6 +68,11 @@ class Graph:
     lab_blocks: str | None = None
     fold: bool = True
 
+    def __post_init__(self):
+        # Folding changes only LAB: any other graph is one graph (one cache entry) whichever way it is asked for.
+        if self.binarizer != "lab":
+            object.__setattr__(self, "fold", True)
+
     @property
     def unfolded(self) -> bool:
         return self.binarizer == "lab" and not self.fold

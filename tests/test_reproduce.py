@@ -509,6 +509,17 @@ def test_a_cached_graph_and_latency_are_reused_while_fresh_and_redone_when_stale
         capsys.readouterr().out
 
 
+def test_a_sign_graph_asked_for_unfolded_is_the_folded_one(graphs, capsys):
+    from lab import deployment
+
+    where = deployment.Shape((32, 32, 3), 0.0625, 10)
+    deployment.measure([deployment.Graph("birealnet", "sign")], where, jobs=1)
+    unfolded = deployment.Graph("birealnet", "sign", fold=False)  # the edge study's "sign" variant
+    assert unfolded == deployment.Graph("birealnet", "sign")
+    deployment.measure([unfolded], where, jobs=1)
+    assert graphs.count("convert") == 1 and "stale" not in capsys.readouterr().out
+
+
 def test_keep_stale_keeps_a_stale_graph_and_says_so(graphs, monkeypatch, capsys):
     from lab import deployment
 
