@@ -69,6 +69,9 @@ COMMANDS = {
     "make data": Run("make data", expect="Fashion-MNIST"),
     ".venv/bin/pip install -e .[gpu]": Elsewhere("installs the CUDA build (a download): "
                                                  "test_gpu_extra_exists checks the extra"),
+    "python -m lab.reproduce": Elsewhere("named in the mirrored results/cpu/batch.md; run with its options above"),
+    "python -m lab.models --out results/bench/sizes": Elsewhere(
+        "part of make bench: tests/test_models.py::test_size_report_cli runs its main with --out at 32x32"),
     "python -m lab.models": Elsewhere("builds ten full-size networks (20 s): tests/test_models.py::"
                                       "test_size_report_cli runs its main at 32x32"),
     ".venv/bin/python -m lab.data fetch imagenette": Elsewhere("downloads Imagenette: test_fetch_commands_reach_tfds "
