@@ -9,7 +9,7 @@ change of load hits all alike (`time_all`: `lab.tables.LATENCY_RUNS`, one thread
 
 Each graph lives in ``<results>/deploy224/<name>/`` (`Shape.folder`): ``model.tflite``, ``sizes.json`` (with the
 graph's fingerprint: the graph, its shape, the fold, conversion and network code, the packages) and
-``latency.json`` (with `lab.tables.latency_fingerprint`: the graph's bytes, timing settings, host, LCE). Both are
+``latency.json`` (with `latency_fingerprint`: the graph's bytes, timing settings, host, LCE). Both are
 reused while their fingerprint holds, redone with a one-line reason when not, or kept under ``LAB_KEEP_STALE=1``
 and then returned with ``"stale": [reasons]``.
 """
@@ -132,12 +132,18 @@ def graph_fingerprint(graph: Graph, where: Shape) -> dict[str, Any]:
                                    **{**dataclasses.asdict(where), "input_shape": list(where.input_shape)})
 
 
-def _cached(path: Path, current: dict[str, Any], graph: Graph, what: str) -> dict[str, Any] | None:
-    """The figures cached in ``path`` (with ``"stale"`` when kept stale) if reusable under ``current``, else None."""
+def latency_fingerprint(graph: Path) -> dict[str, Any]:
+    """What a host latency depends on: the graph's bytes, the timing settings and the host (CPU, LCE version)."""
     from lab import tables
 
-    stored = tables.stored_json(path)
-    reuse, stale = tables.reusable(stored, current, run_id=graph.label, what=what)
+    return fingerprint.fingerprint(packages=("larq-compute-engine",), graph=fingerprint.file_hash(graph),
+                                   timing=tables.LATENCY_RUNS, cpu=provenance.cpu_model())
+
+
+def _cached(path: Path, current: dict[str, Any], graph: Graph, what: str) -> dict[str, Any] | None:
+    """The figures cached in ``path`` (with ``"stale"`` when kept stale) if reusable under ``current``, else None."""
+    stored = fingerprint.stored_json(path)
+    reuse, stale = fingerprint.reusable(stored, current, run_id=graph.label, what=what)
     if not reuse:
         return None
     figures = {k: v for k, v in stored.items() if k != "fingerprint"}
@@ -187,12 +193,12 @@ def convert_all(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict
 
 
 def time_all(graphs: Sequence[Graph], where: Shape) -> dict[Graph, dict[str, Any]]:
-    """Host latency of every converted graph: reused while `lab.tables.latency_fingerprint` holds, the others timed
+    """Host latency of every converted graph: reused while `latency_fingerprint` holds, the others timed
     together (`lab.deploy.compare_latency`: interleaved runs, `lab.tables.LATENCY_RUNS`) with nothing else running;
     written to ``latency.json`` beside each graph."""
     from lab import deploy, tables
 
-    current = {graph: tables.latency_fingerprint(graph_path(graph, where)) for graph in dict.fromkeys(graphs)}
+    current = {graph: latency_fingerprint(graph_path(graph, where)) for graph in dict.fromkeys(graphs)}
     timings = {graph: _cached(graph_path(graph, where).with_name("latency.json"), fp, graph,
                               "this latency was timed") for graph, fp in current.items()}
     todo = [graph for graph, found in timings.items() if found is None]

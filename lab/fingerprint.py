@@ -12,6 +12,7 @@ whatever is built from them then carries their reasons (a ``stale`` entry), so a
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -99,3 +100,27 @@ def describe(reasons: list[str], what: str = "it was made") -> str:
     if reasons == [NO_FINGERPRINT]:
         return f"stale: {NO_FINGERPRINT}"
     return "stale: " + "; ".join(reasons) + f" since {what}"
+
+
+def stored_json(path: Path) -> dict[str, Any] | None:
+    """A JSON results file without its provenance block; ``None`` when it is missing."""
+    if not path.exists():
+        return None
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"}
+
+
+def reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id: str,
+             what: str) -> tuple[bool, list[str]]:
+    """Whether a cached artifact (``stored``, with its ``fingerprint``; ``None``: there is none) may be reused now
+    that the fingerprint is ``current``, and the reasons it is stale when it is kept anyway.
+
+    A stale one is announced in one line naming the run, then redone, or kept under ``LAB_KEEP_STALE=1``."""
+    if stored is None:
+        return False, []
+    reasons = stale_reasons(stored.get("fingerprint"), current)
+    if not reasons:
+        return True, []
+    keep = keep_stale()
+    action = f"kept ({KEEP_STALE_ENV}=1)" if keep else "redoing it"
+    print(f"{run_id}: {describe(reasons, what)}; {action}", flush=True)
+    return keep, reasons if keep else []

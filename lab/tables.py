@@ -25,7 +25,6 @@ Nvidia Jetson Xavier NX: compare ratios and trends, not values.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -184,34 +183,12 @@ def planned_runs(preset: str, *, notebooks: Sequence[str] | None = None) -> list
 
 
 # --------------------------------------------------------------------------------------------- measuring
-def stored_json(path: Path) -> dict[str, Any] | None:
-    """A JSON results file without its provenance block; ``None`` when it is missing."""
-    if not path.exists():
-        return None
-    return {k: v for k, v in json.loads(path.read_text()).items() if k != "provenance"}
-
-
-def reusable(stored: dict[str, Any] | None, current: dict[str, Any], *, run_id: str,
-             what: str) -> tuple[bool, list[str]]:
-    """Whether a cached artifact (``stored``, with its ``fingerprint``; ``None``: there is none) may be reused now
-    that the fingerprint is ``current``, and the reasons it is stale when it is kept anyway (`lab.fingerprint`).
-
-    A stale one is announced in one line naming the run, then redone, or kept under ``LAB_KEEP_STALE=1``."""
-    if stored is None:
-        return False, []
-    reasons = fingerprint.stale_reasons(stored.get("fingerprint"), current)
-    if not reasons:
-        return True, []
-    keep = fingerprint.keep_stale()
-    action = f"kept ({fingerprint.KEEP_STALE_ENV}=1)" if keep else "redoing it"
-    print(f"{run_id}: {fingerprint.describe(reasons, what)}; {action}", flush=True)
-    return keep, reasons if keep else []
 
 
 def _run_fingerprint(folder: Path) -> dict[str, Any] | None:
     """The fingerprint a trained run recorded (`lab.train`: ``metrics.json`` or ``config.json``); None if none."""
     for name in ("metrics.json", "config.json"):
-        recorded = (stored_json(folder / name) or {}).get("fingerprint")
+        recorded = (fingerprint.stored_json(folder / name) or {}).get("fingerprint")
         if recorded:
             return recorded
     return None
@@ -228,11 +205,6 @@ def graph_fingerprint(run_id: str) -> dict[str, Any]:
                                    weights=fingerprint.file_hash(folder / "model.weights.h5"))
 
 
-def latency_fingerprint(graph: Path) -> dict[str, Any]:
-    """What a host latency depends on: the graph's bytes, the timing settings and the host (CPU, LCE version)."""
-    return fingerprint.fingerprint(packages=("larq-compute-engine",), graph=fingerprint.file_hash(graph),
-                                   timing=LATENCY_RUNS, cpu=provenance.cpu_model())
-
 
 def convert_run(run_id: str) -> dict[str, Any]:
     """Fold and convert a trained run with LCE: writes ``runs/<run_id>/model.tflite`` (for a device benchmark,
@@ -247,8 +219,8 @@ def convert_run(run_id: str) -> dict[str, Any]:
     folder = train.run_path(run_id)
     cache, graph = folder / "sizes.json", folder / "model.tflite"
     current = graph_fingerprint(run_id)
-    stored = stored_json(cache) if graph.exists() else None
-    reuse, stale = reusable(stored, current, run_id=run_id, what="this graph was converted")
+    stored = fingerprint.stored_json(cache) if graph.exists() else None
+    reuse, stale = fingerprint.reusable(stored, current, run_id=run_id, what="this graph was converted")
     if reuse:
         sizes = {k: v for k, v in stored.items() if k != "fingerprint"}
         return {**sizes, "stale": stale} if stale else sizes

@@ -481,7 +481,7 @@ def test_graphs_are_converted_first_then_timed_together_interleaved(graphs, caps
     folder = where.folder / "birealnet-lab-1011"
     assert {p.name for p in folder.iterdir()} == {"model.tflite", "sizes.json", "latency.json"}
     latency = json.loads((folder / "latency.json").read_text())
-    assert latency["fingerprint"] == tables.latency_fingerprint(folder / "model.tflite")
+    assert latency["fingerprint"] == deployment.latency_fingerprint(folder / "model.tflite")
     graph = json.loads((folder / "sizes.json").read_text())["fingerprint"]
     assert "lab/models/__init__.py" in graph["code"] and (graph["input_shape"], graph["lab_blocks"]) == (
         [32, 32, 3], "1011")
