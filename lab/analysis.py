@@ -157,7 +157,7 @@ def binarization_study(*, preset: str, model: str = "birealnet", photo_name: str
     """Train (or reuse) ``model`` with sign and with LAB at ``preset``, then probe both on a real photograph and
     on ``dataset_images`` validation images: Fig. 1 for the photograph and the first validation image, uniqueness
     at every binarizer. Figures and tables are written under ``results/<preset>/binarization/``."""
-    from lab import data, figures, tables, train
+    from lab import data, figures, presets, tables, train
 
     if photo_name not in PHOTOS:
         raise ValueError(f"photo_name must be one of {PHOTOS}, got {photo_name!r}")
@@ -166,7 +166,7 @@ def binarization_study(*, preset: str, model: str = "birealnet", photo_name: str
     runs = tables.binarization_runs(preset, model)
     run_ids = {run.binarizer: train.run(preset, **run.overrides)["run_id"] for run in runs}
     nets = {name: train.load_model(run_id) for name, run_id in run_ids.items()}
-    config = train.load_preset(preset)["train"]
+    config = presets.load(preset).train
     batch = next(iter(data.load(config["dataset"], split="validation", batch_size=dataset_images,
                                 image_size=config.get("image_size"), data_dir=config.get("data_dir"),
                                 limit=dataset_images).dataset))[0].numpy()

@@ -17,7 +17,7 @@ import platform
 import numpy as np
 import pandas as pd
 
-from lab import deploy, models, provenance
+from lab import deploy, models, paper, provenance
 from lab.paper import table_a
 from lab.processes import check_jobs
 
@@ -31,7 +31,7 @@ JOBS = min(4, len(os.sched_getaffinity(0)))
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # `extend`: a repeated option adds to the list instead of silently replacing it.
     parser.add_argument("--networks", nargs="+", action="extend", metavar="NAME",
-                        help=f"networks of {models.NAMES} (default: {' '.join(deploy.PAPER_NETWORKS)})")
+                        help=f"networks of {models.NAMES} (default: {' '.join(paper.NETWORKS)})")
     parser.add_argument("--threads", nargs="+", action="extend", type=int, metavar="N",
                         help=f"interpreter thread counts (default: {' '.join(map(str, THREADS))})")
     parser.add_argument("--runs", type=int, default=20, help="interleaved timed runs per graph; the median is shown")
@@ -53,7 +53,7 @@ def _require(ok: bool, name: str, allowed: str, got) -> None:
 
 def params(args: argparse.Namespace) -> dict:
     """The benchmark's parameters from ``args`` (defaults filled in), checked before any work."""
-    p = {"networks": args.networks or list(deploy.PAPER_NETWORKS), "threads": args.threads or list(THREADS),
+    p = {"networks": args.networks or list(paper.NETWORKS), "threads": args.threads or list(THREADS),
          "runs": args.runs, "warmup": args.warmup, "input_size": args.input_size, "width": args.width,
          "bconv_kernel": "LCE default" if args.default_kernel else "indirect BGEMM", "jobs": args.jobs,
          "xnnpack": [flag == "on" for flag in dict.fromkeys(args.xnnpack or ("off", "on"))]}

@@ -26,6 +26,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import tensorflow as tf
 
+from lab import validate
 from lab.provenance import REPO_ROOT
 
 DATASETS = ("digits", "fashion_mnist", "imagenette", "imagenet2012", "folder", "synthetic")
@@ -353,17 +354,12 @@ def _synthetic_dataset(split, *, image_size, seed, limit):
 def check_args(*, name: str, split: str = "train", image_size: int | None = None, batch_size: int = 1,
                limit: int | None = None, steps_per_epoch: int | None = None) -> None:
     """Raise ``ValueError`` naming the first bad argument of :func:`load`."""
-    if name not in DATASETS:
-        raise ValueError(f"dataset: unknown dataset {name!r}; choose one of {DATASETS}")
-    if split not in SPLITS:
-        raise ValueError(f"split: must be one of {SPLITS}, got {split!r}")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 8):
-        raise ValueError(f"image_size: must be an integer >= 8, got {image_size!r}")
-    if not isinstance(batch_size, int) or batch_size <= 0:
-        raise ValueError(f"batch_size: must be a positive integer, got {batch_size!r}")
-    for arg, value in (("limit", limit), ("steps_per_epoch", steps_per_epoch)):
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise ValueError(f"{arg}: must be a positive integer or None, got {value!r}")
+    validate.choice("dataset", name, DATASETS)
+    validate.choice("split", split, SPLITS)
+    validate.integer("image_size", image_size, 8, none=True)
+    validate.integer("batch_size", batch_size, 1)
+    validate.integer("limit", limit, 1, none=True)
+    validate.integer("steps_per_epoch", steps_per_epoch, 1, none=True)
 
 
 def load(name: str, *, split: str = "train", batch_size: int = 64, image_size: int | None = None,

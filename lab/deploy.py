@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -27,8 +28,7 @@ import pandas as pd
 import tensorflow as tf
 
 import lab
-from lab import provenance
-from lab.processes import check_jobs
+from lab import paper, presets, provenance, validate
 from lab.paper import table_a
 from lab.quantizers import LAB, FoldedLAB
 
@@ -36,7 +36,7 @@ __all__ = [
     "BINARY_CONV_OP", "COMPARISON_OPS", "METHODS", "ConversionError", "binary_conv_layers", "layer_of", "op_list",
     "compared_quantizes", "convert", "sizes",
     "compare_latency", "latency", "host", "op_profile", "PROFILE_COLUMNS", "VARIANTS", "VARIANT_LABELS",
-    "edge_settings", "build_network", "build_variant", "measure_network", "with_paper", "lab_over_sign", "edge_latency",
+    "build_network", "build_variant", "measure_network", "with_paper", "lab_over_sign", "edge_latency",
 ]
 
 BINARY_CONV_OP = "LceBconv2d"
@@ -249,17 +249,11 @@ def host(*, threads: int, indirect_bgemm: bool, xnnpack: bool = False) -> dict[s
             "bconv_kernel": "indirect BGEMM" if indirect_bgemm else "LCE default", "xnnpack": xnnpack}
 
 
-def _check_int(name: str, value, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
 def _check_timing(threads, runs, warmup, min_seconds: float = 0.0) -> None:
-    _check_int("threads", threads, 1)
-    _check_int("runs", runs, 1)
-    _check_int("warmup", warmup, 0)
-    if isinstance(min_seconds, bool) or not isinstance(min_seconds, (int, float)) or min_seconds < 0:
-        raise ValueError(f"min_seconds must be a number >= 0, got {min_seconds!r}")
+    validate.integer("threads", threads, 1)
+    validate.integer("runs", runs, 1)
+    validate.integer("warmup", warmup, 0)
+    validate.number("min_seconds", min_seconds, 0)
 
 
 def _interpreter(flatbuffer: bytes, threads: int, indirect_bgemm: bool, xnnpack: bool = False):
@@ -400,26 +394,6 @@ def op_profile(flatbuffer: bytes, *, threads: int = 1, runs: int = 10, warmup: i
 # Deployment variants of a network: (binarizer, fold LAB before converting).
 VARIANTS = {"sign": ("sign", False), "lab": ("lab", False), "lab_folded": ("lab", True)}
 VARIANT_LABELS = {"sign": "sign", "lab": "LAB (unfolded)", "lab_folded": "LAB (folded)"}
-PAPER_NETWORKS = ("xnornet", "birealnet", "quicknet", "reactnet")  # the four networks of the paper's Table A
-EDGE_DEFAULTS = {"networks": list(PAPER_NETWORKS), "input_size": 224, "width": 1.0, "runs": 20, "warmup": 3,
-                 "profile_runs": 5}
-
-
-def edge_settings(preset: str) -> dict[str, Any]:
-    """Deployment-measurement settings of ``preset``: its ``edge:`` section over `EDGE_DEFAULTS` (the real
-    deployment shape, 224x224x3 at full width, 1000 classes)."""
-    from lab.train import load_preset
-
-    return {**EDGE_DEFAULTS, **(load_preset(preset).get("edge") or {})}
-
-
-def _check_variants(variants) -> list[str]:
-    variants = list(variants)
-    if not variants or any(v not in VARIANTS for v in variants):
-        raise ValueError(f"variants must be a non-empty list of {tuple(VARIANTS)}, got {variants!r}")
-    return variants
-
-
 def build_network(network: str, *, binarizer: str = "sign", lab_blocks=None, fold: bool = True,
                   input_shape=(224, 224, 3), width: float = 1.0, num_classes: int = 1000) -> tf.keras.Model:
     """``network`` (`lab.models.build`) with ``binarizer`` in the stages of ``lab_blocks``, LAB folded by `lab.fold`
@@ -434,7 +408,7 @@ def build_network(network: str, *, binarizer: str = "sign", lab_blocks=None, fol
 def build_variant(network: str, *, variant: str, lab_blocks=None, input_shape=(224, 224, 3), width: float = 1.0,
                   num_classes: int = 1000) -> tf.keras.Model:
     """``network`` as deployment variant ``variant``: "sign", "lab" or "lab_folded" (`build_network`)."""
-    (variant,) = _check_variants([variant])
+    validate.choice("variant", variant, VARIANTS)
     binarizer, fold = VARIANTS[variant]
     return build_network(network, binarizer=binarizer, lab_blocks=lab_blocks, fold=fold, input_shape=input_shape,
                          width=width, num_classes=num_classes)
@@ -466,7 +440,7 @@ def measure_network(network: str, *, variants=tuple(VARIANTS), lab_blocks=None, 
     Returns the flatbuffers by variant and one row per variant: network, variant (its label), ``tflite_file_mb``,
     ``deployed_size_mb`` (`sizes`), the latency figures and the host setting.
     """
-    variants = _check_variants(variants)
+    variants = validate.choices("variants", variants, VARIANTS)
     _check_timing(threads, runs, warmup)
     converted = {v: convert_variant(network, variant=v, lab_blocks=lab_blocks, input_shape=input_shape, width=width,
                                     num_classes=num_classes) for v in variants}
@@ -510,24 +484,17 @@ def _convert_all(p: Mapping[str, Any], lab_blocks) -> dict[tuple[str, str], tupl
 
 
 def _resolve(preset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """`edge_settings` of ``preset`` updated by the non-None ``overrides``, checked before any work starts."""
-    from lab import models
-
-    p = {**edge_settings(preset), **{k: v for k, v in overrides.items() if v is not None}}
-    unknown = sorted(set(p["networks"]) - set(models.NAMES))
-    if not p["networks"] or unknown:
-        raise ValueError(f"networks must be a non-empty list of {models.NAMES}, got {p['networks']!r}")
-    p["variants"] = _check_variants(p.get("variants", VARIANTS))
-    _check_int("input_size", p["input_size"], models.MIN_INPUT_SIDE)
-    if not isinstance(p["width"], (int, float)) or not 0 < p["width"] <= 4:
-        raise ValueError(f"width must be a number in (0, 4], got {p['width']!r}")
+    """The preset's ``edge`` settings (`lab.presets.Edge`, its ``jobs``) updated by the non-None ``overrides``, checked before any work starts."""
+    settings = presets.load(preset)
+    p = {**dataclasses.asdict(settings.edge), "jobs": settings.jobs,
+         **{k: v for k, v in overrides.items() if v is not None}}
+    p["networks"] = validate.choices("networks", p["networks"], paper.MODELS)
+    p["variants"] = validate.choices("variants", p.get("variants", list(VARIANTS)), VARIANTS)
+    validate.integer("input_size", p["input_size"], presets.MIN_INPUT_SIDE)
+    validate.number("width", p["width"], 0, 4, strict=True)
     _check_timing(p["threads"], p["runs"], p["warmup"])
-    _check_int("profile_runs", p["profile_runs"], 1)
-    if p.get("jobs") is None:
-        from lab.train import preset_jobs
-
-        p["jobs"] = preset_jobs(preset)
-    check_jobs(p["jobs"])
+    validate.integer("profile_runs", p["profile_runs"], 1)
+    validate.integer("jobs", p["jobs"], 1)
     if p.get("device_logs") is not None:
         p["device_logs"] = provenance.REPO_ROOT / p["device_logs"]  # relative paths: from the repository root
     if p.get("device_logs") is not None and not p["device_logs"].is_dir():
@@ -540,7 +507,7 @@ def edge_latency(*, preset: str, networks=None, variants=None, lab_blocks=None, 
                  jobs=None, out: str | Path | None = None) -> dict[str, Any]:
     """The edge-latency study: every network x variant converted, sized, timed on the host and op-profiled.
 
-    None arguments take the preset's value (`edge_settings`; ``jobs``: the preset's ``jobs:``, else 1). The
+    None arguments take the preset's value (``edge:``, `lab.presets.Edge`; ``jobs``: the preset's ``jobs:``). The
     graphs come first: from `lab.deployment`'s cache shared with the tables (sign and folded LAB at 224x224x3 are
     usually there already) or built and converted in ``jobs`` processes (`_convert_all`); then each network's
     variants are timed one network at a time, with nothing else running. Writes under ``out`` (default

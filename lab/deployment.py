@@ -1,7 +1,7 @@
 """Latency and size of the tables' networks at the deployment shape: freshly initialised, folded, converted, timed.
 
 Latency and model size do not depend on the trained weights, so the tables measure them where the paper did, on
-the preset's ``deployment_shape`` (`shape`; 224x224x3 at full width with 1000 classes from the cpu preset on)
+the preset's ``deployment_shape`` (`lab.presets.Shape`; 224x224x3 at full width with 1000 classes from the cpu preset on)
 rather than on the small networks a preset trains: each graph (`Graph`: network, binarizer, LAB stage mask) is
 built with fresh weights, folded (`lab.fold`) and converted with LCE (`lab.deploy.convert`), in the preset's
 ``jobs`` processes (`convert_all`); then all of them are timed together, alone, their runs interleaved so that a
@@ -19,44 +19,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from lab import fingerprint, provenance
+from lab import fingerprint, presets, provenance
+from lab.presets import Shape
 from lab.processes import run_all
-
-DEFAULT_SHAPE = {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": 1000}  # the paper's networks
-SHAPE_FORM = ("deployment_shape: {input_shape: [height, width, channels] (integers, sides >= 28), "
-              "width: a number in (0, 4], num_classes: an integer >= 2}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Shape:
-    """Where graphs are measured: input (height, width, channels), width multiplier, classes."""
-
-    input_shape: tuple[int, int, int]
-    width: float
-    num_classes: int
-
-    @property
-    def label(self) -> str:
-        """``224x224x3``."""
-        return "x".join(map(str, self.input_shape))
-
-    @property
-    def description(self) -> str:
-        """``224x224x3, width 1, 1000 classes``: the shape as a table note states it."""
-        return f"{self.label}, width {self.width:g}, {self.num_classes} classes"
-
-    @property
-    def folder(self) -> Path:
-        """``<results>/deploy224``: the cache of this shape (other widths or classes get their own folder)."""
-        h, w, c = self.input_shape
-        paper = h == w and c == 3 and self.width == 1.0 and self.num_classes == 1000
-        name = f"deploy{h}" if paper else f"deploy{self.label}-w{self.width:g}-{self.num_classes}cls"
-        return provenance.results_root() / name
-
-    def build_args(self) -> dict[str, Any]:
-        """Keyword arguments of `lab.models.build`."""
-        return {"input_shape": self.input_shape, "width": self.width, "num_classes": self.num_classes}
-
 
 @dataclasses.dataclass(frozen=True)
 class Graph:
@@ -86,33 +51,6 @@ class Graph:
     def label(self) -> str:
         """Progress label: ``birealnet lab 1011``."""
         return self.name.replace("-", " ")
-
-
-def _check_shape(value: Any) -> Shape:
-    """A preset's ``deployment_shape`` as a `Shape`, or ValueError naming the key and its form."""
-    from lab.models import MIN_INPUT_SIDE
-
-    def bad():
-        return ValueError(f"deployment_shape: must be {SHAPE_FORM}, got {value!r}")
-
-    def integer(v, low):
-        return not isinstance(v, bool) and isinstance(v, int) and v >= low
-
-    if not isinstance(value, Mapping) or set(value) != set(DEFAULT_SHAPE):
-        raise bad()
-    side, width, classes = value["input_shape"], value["width"], value["num_classes"]
-    if not (isinstance(side, (list, tuple)) and len(side) == 3 and all(integer(s, 1) for s in side)
-            and min(side[:2]) >= MIN_INPUT_SIDE and integer(classes, 2)
-            and not isinstance(width, bool) and isinstance(width, (int, float)) and 0 < width <= 4):
-        raise bad()
-    return Shape(tuple(side), float(width), classes)
-
-
-def shape(preset: str) -> Shape:
-    """The preset's ``deployment_shape:`` (`DEFAULT_SHAPE` when it has none), checked (`SHAPE_FORM`)."""
-    from lab.train import load_preset
-
-    return _check_shape(load_preset(preset).get("deployment_shape", DEFAULT_SHAPE))
 
 
 def graphs_of(runs: Iterable) -> list[Graph]:
@@ -232,7 +170,6 @@ def measure(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict[Gra
 
 
 def measure_preset(preset: str, runs: Iterable) -> dict[Graph, dict[str, Any]]:
-    """`measure` the graphs of ``runs`` at the preset's `shape`, converting in its ``jobs`` processes."""
-    from lab.train import preset_jobs
-
-    return measure(graphs_of(runs), shape(preset), jobs=preset_jobs(preset))
+    """`measure` the graphs of ``runs`` at the preset's ``deployment_shape``, converting in its ``jobs`` processes."""
+    settings = presets.load(preset)
+    return measure(graphs_of(runs), settings.deployment_shape, jobs=settings.jobs)

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+# The paper's networks in its order, with their display names: Table A's four, then the authors' LAB-BNN.
+DISPLAY_NAMES = {"xnornet": "XNOR-Net", "birealnet": "Bi-Real Net", "quicknet": "QuickNet", "reactnet": "ReActNet",
+                 "labbnn": "LAB-BNN"}
+NETWORKS = ("xnornet", "birealnet", "quicknet", "reactnet")  # Table A: the networks LAB is plugged into
+MODELS = (*NETWORKS, "labbnn")  # every network of the paper
+
 SOURCE = "Falkena et al., LAB, WACV 2023 (arXiv:2210.13858): ImageNet; latency on Nvidia Jetson Xavier NX"
 
 # Table A: LAB plugged into four BNNs. (network, backbone, epochs, binarizer, top-1 %, top-5 %, size MB, latency ms)

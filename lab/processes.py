@@ -7,12 +7,12 @@ import multiprocessing
 import os
 from typing import Any, Callable, Sequence
 
+from lab import validate
+
 
 def check_jobs(jobs) -> int:
     """``jobs`` itself, or ``ValueError`` naming the parameter and the allowed values."""
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: must be an integer >= 1 (parallel processes), got {jobs!r}")
-    return jobs
+    return validate.integer("jobs", jobs, 1)
 
 
 def _worker_start(threads: int) -> None:

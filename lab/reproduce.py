@@ -33,17 +33,15 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from lab import deployment
+from lab import deployment, presets
 from lab.fingerprint import KEEP_STALE_ENV
 from lab.processes import check_jobs, run_all
 from lab.provenance import REPO_ROOT, display_path, git_commit, results_root, scrub_paths, write_table
-from lab.train import PRESETS, preset_jobs
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
 ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
          "edge_latency")
-FETCHABLE = ("fashion_mnist",)  # datasets `lab.data fetch` gets without manual steps
 CHROMIUM = Path("/usr/bin/chromium")
 CHART_CLASS = "lab-chart"
 
@@ -67,18 +65,11 @@ def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) 
     return [found[n] for n in names]
 
 
-def check_preset(preset: str) -> str:
-    """``preset`` itself, or ``ValueError`` naming the parameter and the allowed values."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset: unknown preset {preset!r}; choose one of {PRESETS}")
-    return preset
-
-
 def fetch_data(preset: str) -> None:
     """Get the preset's dataset when `lab.data` can fetch it unattended (no-op when it is already there)."""
-    from lab import data, train
+    from lab import data
 
-    dataset = train.load_preset(preset)["train"].get("dataset")
+    dataset = presets.load(preset).train.get("dataset")
     if dataset == "fashion_mnist":
         print(data.fetch_fashion_mnist(), flush=True)
 
@@ -112,7 +103,7 @@ def deploy_graphs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) 
     from lab import tables
 
     graphs = deployment.graphs_of(tables.planned_runs(preset, notebooks=notebook_names))
-    return deployment.measure(graphs, deployment.shape(preset), jobs=jobs)
+    return deployment.measure(graphs, presets.load(preset).deployment_shape, jobs=jobs)
 
 
 def train_and_convert(preset: str, run, **options) -> dict:
@@ -207,11 +198,10 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
     ``jobs``: parallel training processes (None: the preset's ``jobs:``, see `train_runs`). ``keep_stale``: keep
     runs, graphs and latencies whose fingerprint no longer holds (``LAB_KEEP_STALE=1`` for the batch) instead of
     redoing them; the tables built from them say so."""
-    check_preset(preset)
-    deployment.shape(preset)  # a bad deployment_shape fails here, before any work
+    settings = presets.load(preset)  # an unknown preset or a bad key in its file fails here, before any work
     if not isinstance(keep_stale, bool):
         raise ValueError(f"keep_stale: must be True or False, got {keep_stale!r}")
-    jobs = preset_jobs(preset) if jobs is None else check_jobs(jobs)
+    jobs = settings.jobs if jobs is None else check_jobs(jobs)
     selected = notebooks(only)
     if not selected:
         raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
@@ -396,7 +386,7 @@ def offline_check(report: Path, *, chromium: Path = CHROMIUM, timeout_s: int = 1
 def main(argv: Sequence[str] | None = None) -> Path:
     """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn] [--keep-stale]``."""
     parser = argparse.ArgumentParser(prog="python -m lab.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(PRESETS)}")
+    parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(presets.PRESETS)}")
     parser.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
     parser.add_argument("--no-train", dest="train", action="store_false",
                         help="skip data and the up-front training (notebooks still train what they miss)")

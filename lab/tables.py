@@ -31,9 +31,9 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 import yaml
 
-from lab import fingerprint, paper, provenance
+from lab import fingerprint, paper, presets, provenance, validate
+from lab.paper import NETWORKS
 
-NETWORKS = ("xnornet", "birealnet", "quicknet", "reactnet")  # Table A's four networks
 COMPARED_BINARIZERS = ("sign", "niblack", "sauvola", "lab")
 # Deployment columns of every table (`lab.deployment.measure`) and the ratios to each network's base row.
 DEPLOY_COLUMNS = ("deploy_size_mb", "deploy_tflite_mb", "deploy_host_latency_ms")
@@ -73,17 +73,6 @@ class Run:
 
 
 # --------------------------------------------------------------------------------------------- which runs
-def settings(preset: str) -> dict[str, Any]:
-    """What the tables iterate over at ``preset`` (its YAML's top-level keys), with the paper's defaults."""
-    from lab import train
-
-    config = train.load_preset(preset)
-    seeds = list(config.get("seeds", [0]))
-    return {"models": list(config.get("models", NETWORKS)), "ablation_model": config.get("ablation_model", "birealnet"),
-            "ablation_masks": list(config.get("ablation_masks", paper.MASKS)), "seeds": seeds,
-            "ablation_seeds": list(config.get("ablation_seeds", seeds))}
-
-
 def _seeded(runs: Iterable[Run], seeds: Sequence[int]) -> list[Run]:
     return [dataclasses.replace(run, seed=seed) for run in runs for seed in seeds]
 
@@ -95,79 +84,46 @@ def _mask_run(model: str, mask: str) -> Run:
     return Run(model, "lab", None if set(mask) == {"1"} else mask)
 
 
-def as_list(value: Any, name: str) -> list:
-    """A list-valued (notebook) parameter as a list, however it arrived: a list or tuple (the notebook's default,
-    papermill's ``-y`` / ``-f`` YAML), a JSON / YAML list in a string (papermill's ``-p`` passes text:
-    ``-p masks '["0000", "1111"]'``), a comma-separated string (``-p models birealnet,quicknet``) or ``None``
-    (empty). Anything else: ValueError naming ``name``."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if not isinstance(value, str):
-        raise ValueError(f"{name}: must be a list, a JSON/YAML list string or a comma-separated string, got "
-                         f"{value!r} ({type(value).__name__})")
-    text = value.strip()
-    if not text.startswith("["):
-        return [item.strip() for item in text.split(",") if item.strip()]
-    try:
-        return list(yaml.safe_load(text))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{name}: {value!r} is not a JSON/YAML list ({str(error).splitlines()[0]})") from None
-
-
-def _check_choice(name: str, values: Any, allowed: Sequence[str]) -> list[str]:
-    values = as_list(values, name)
-    bad = [v for v in values if v not in allowed]
-    if bad or not values:
-        raise ValueError(f"{name}: must be a non-empty list of {tuple(allowed)}, got {values!r}")
-    return values
-
-
 def _check_masks(masks: Sequence[str], stages: int) -> list[str]:
     masks = list(masks)
-    bad = [m for m in masks if not (isinstance(m, str) and len(m) == stages and set(m) <= {"0", "1"})]
-    if bad or not masks:
-        raise ValueError(f"masks: must be a non-empty list of '0'/'1' strings of length {stages}, got {masks!r}")
+    validate.require(masks and all(isinstance(m, str) and len(m) == stages and set(m) <= {"0", "1"} for m in masks),
+                     "masks", f"a non-empty list of '0'/'1' strings of length {stages}", masks)
     return masks
 
 
 def table_a_runs(preset: str, models: Sequence[str] | None = None) -> list[Run]:
     """Table A: each of the four networks (those of the preset) with sign and with LAB."""
-    s = settings(preset)
-    models = _check_choice("models", as_list(models, "models") or [m for m in s["models"] if m in NETWORKS],
-                           NETWORKS)
-    return _seeded([Run(m, b) for m in models for b in ("sign", "lab")], s["seeds"])
+    s = presets.load(preset)
+    models = validate.choices("models", validate.as_list(models, "models") or [m for m in s.models if m in NETWORKS],
+                              NETWORKS)
+    return _seeded([Run(m, b) for m in models for b in ("sign", "lab")], s.seeds)
 
 
 def table_b_runs(preset: str, masks: Sequence[str] | None = None) -> list[Run]:
     """Table B: the ablation network with LAB in the stages of each mask."""
     from lab.models import NUM_STAGES
 
-    s = settings(preset)
-    model = s["ablation_model"]
-    masks = _check_masks(as_list(masks, "masks") or s["ablation_masks"], NUM_STAGES[model])
-    return _seeded([_mask_run(model, m) for m in masks], s["ablation_seeds"])
+    s = presets.load(preset)
+    masks = _check_masks(validate.as_list(masks, "masks") or s.ablation_masks, NUM_STAGES[s.ablation_model])
+    return _seeded([_mask_run(s.ablation_model, m) for m in masks], s.ablation_seeds)
 
 
 def comparison_runs(preset: str, model: str = "birealnet",
                     binarizers: Sequence[str] = COMPARED_BINARIZERS) -> list[Run]:
     """sign vs Niblack vs Sauvola vs LAB on one network."""
-    from lab.models import NAMES
-
-    _check_choice("model", [model], NAMES)
-    binarizers = _check_choice("binarizers", binarizers, COMPARED_BINARIZERS)
-    return _seeded([Run(model, b) for b in binarizers], settings(preset)["seeds"])
+    validate.choice("model", model, paper.MODELS)
+    binarizers = validate.choices("binarizers", binarizers, COMPARED_BINARIZERS)
+    return _seeded([Run(model, b) for b in binarizers], presets.load(preset).seeds)
 
 
 def labbnn_runs(preset: str, models: Sequence[str] | None = None) -> list[Run]:
     """LAB-BNN beside the four networks with and without LAB."""
-    return table_a_runs(preset, models) + _seeded([Run("labbnn", "lab")], settings(preset)["seeds"])
+    return table_a_runs(preset, models) + _seeded([Run("labbnn", "lab")], presets.load(preset).seeds)
 
 
 def binarization_runs(preset: str, model: str = "birealnet") -> list[Run]:
     """Fig. 1: one network trained with sign and with LAB (the first seed)."""
-    return [Run(model, b, seed=settings(preset)["seeds"][0]) for b in ("sign", "lab")]
+    return [Run(model, b, seed=presets.load(preset).seeds[0]) for b in ("sign", "lab")]
 
 
 RUNS_OF = {  # notebook -> the runs it needs at its default parameters
@@ -323,7 +279,7 @@ def deployment_params(preset: str) -> dict[str, Any]:
     """How the ``deploy_*`` columns were measured (`lab.deployment`), for a table's provenance."""
     from lab import deployment
 
-    return {"shape": deployment.shape(preset).description, "weights": "freshly initialised, LAB folded",
+    return {"shape": presets.load(preset).deployment_shape.description, "weights": "freshly initialised, LAB folded",
             "converter": "LCE", **LATENCY_RUNS, "bconv_kernel": "indirect BGEMM", "host_cpu": provenance.cpu_model()}
 
 

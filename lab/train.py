@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -52,11 +51,9 @@ import tensorflow as tf
 import yaml
 
 from lab import data as lab_data
-from lab import provenance
+from lab import presets, provenance
 from lab.fingerprint import KEEP_STALE_ENV, RUN_CODE, RUN_PACKAGES, describe, fingerprint, keep_stale, stale_reasons
 
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESETS = ("smoke", "cpu", "imagenette", "imagenet")
 STRATEGIES = ("default", "mirrored", "multiworker")
 SCHEDULES = ("linear", "cosine", "step", "constant")
 # Test hook: "<epoch>:<point>" makes the run SIGKILL itself at that point of that epoch (1-based), as a crash there
@@ -483,9 +480,6 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
                     run_fingerprint=current)
 
 
-PARAMETERS = tuple(inspect.signature(train).parameters)  # what a preset's `train:` section may set
-
-
 def _fit(net, params, run_dir: Path, train_data, val_data, *, chief: bool, replicas: int,
          run_fingerprint: dict[str, Any]) -> dict[str, Any]:
     """Resume from the last checkpoint, train the remaining epochs, then write weights and metrics (last)."""
@@ -525,45 +519,26 @@ def _fit(net, params, run_dir: Path, train_data, val_data, *, chief: bool, repli
 
 
 # --------------------------------------------------------------------------------------------------- presets
-def load_preset(name: str) -> dict[str, Any]:
-    """The preset ``lab/presets/<name>.yaml``: its ``train`` parameters plus what the table notebooks need."""
-    if name not in PRESETS:
-        raise ValueError(f"preset: unknown preset {name!r}; choose one of {PRESETS}")
-    return yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text())
-
-
-def preset_jobs(name: str) -> int:
-    """The preset's ``jobs:``, the processes for its work that times nothing (`lab.processes`); 1 when unset."""
-    from lab.processes import check_jobs
-
-    return check_jobs(load_preset(name).get("jobs", 1))
-
-
 def run(preset: str, **overrides) -> dict[str, Any]:
-    """Train with ``preset``'s parameters updated by ``overrides``; a finished identical run is reused.
-
-    A preset with ``use_recipe: true`` takes epochs and batch size from the network's published recipe; its
-    ``per_model`` section adjusts single networks (``per_model: {xnornet: {width: 0.0625}}``).
-    """
-    settings = load_preset(preset)
+    """Train with ``preset``'s parameters (`lab.presets.Preset.train_params`) updated by ``overrides``; a finished
+    identical run is reused. A preset with ``use_recipe: true`` takes epochs and batch size from the network's
+    published recipe."""
+    settings = presets.load(preset)
+    check_known("overrides", overrides)
     model = overrides.get("model")
-    per_model = (settings.get("per_model") or {}).get(model, {})
-    for where, keys in ((f"preset: {preset}'s train section", settings["train"]),
-                        (f"preset: {preset}'s per_model.{model}", per_model), ("overrides", overrides)):
-        _check_known(where, keys)
-    params = dict(settings["train"])
-    if settings.get("use_recipe") and model in RECIPES:
+    params = dict(settings.train)
+    if settings.use_recipe and model in RECIPES:
         params.update(epochs=RECIPES[model].epochs, batch_size=RECIPES[model].batch_size)
-    params.update(per_model)
+    params.update(settings.per_model.get(model, {}))
     params.update(overrides)
     return train(**params)
 
 
-def _check_known(where: str, keys) -> None:
+def check_known(where: str, keys) -> None:
     """``ValueError("<where>: unknown training parameters [...]")`` unless every key is a parameter of :func:`train`."""
-    unknown = sorted(set(keys) - set(PARAMETERS))
+    unknown = sorted(set(keys) - set(presets.TRAIN_PARAMETERS))
     if unknown:
-        raise ValueError(f"{where}: unknown training parameters {unknown}; choose from {PARAMETERS}")
+        raise ValueError(f"{where}: unknown training parameters {unknown}; choose from {presets.TRAIN_PARAMETERS}")
 
 
 def run_path(run_id: str, results_root: str | os.PathLike | None = None) -> Path:
@@ -619,7 +594,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key, equals, value = item.partition("=")
         if not equals or not key:
             raise ValueError(f"--set: expected KEY=VALUE, got {item!r}")
-        _check_known("--set", [key])
+        check_known("--set", [key])
         if key in OWN_OPTIONS:
             raise ValueError(f"--set: {key!r} has its own option, --{key.replace('_', '-')}")
         if key in overrides:
@@ -631,7 +606,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m lab.train --preset smoke --model birealnet --binarizer lab [--set key=value ...] ...``."""
     parser = argparse.ArgumentParser(prog="python -m lab.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="smoke", choices=PRESETS)
+    parser.add_argument("--preset", default="smoke", choices=presets.PRESETS)
     parser.add_argument("--model", required=True)
     parser.add_argument("--binarizer", default="sign")
     parser.add_argument("--lab-blocks", default=None, help="mask string, e.g. 1011")

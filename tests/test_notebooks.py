@@ -14,7 +14,7 @@ NOTEBOOKS = reproduce.notebooks()
 NAMES = [p.stem for p in NOTEBOOKS]
 MINE = ("binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn")
 # Smallest settings that still run every path; the runs overlap (Bi-Real Net sign/LAB), so each trains once. Some
-# lists come as papermill's -p gives them, as text (lab.tables.as_list reads them).
+# lists come as papermill's -p gives them, as text (lab.validate.as_list reads them).
 SMOKE_PARAMETERS = {
     "table_lab_vs_sign": {"models": "birealnet"},
     "ablation_lab_blocks": {"masks": '["0000", "1111"]'},

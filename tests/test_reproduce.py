@@ -184,9 +184,9 @@ PRESET = {"train": {"dataset": "digits", "seed": 0}, "models": ["xnornet", "bire
 
 @pytest.fixture
 def preset(monkeypatch):
-    from lab import train
+    from lab import presets
 
-    monkeypatch.setattr(train, "load_preset", lambda name: PRESET)
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, PRESET))
     return "smoke"
 
 
@@ -243,15 +243,15 @@ def test_paper_numbers_are_the_published_ones():
 
 
 def test_seeds_repeat_the_tables_and_ablation_seeds_table_b(monkeypatch):
-    from lab import tables, train
+    from lab import presets, tables
 
-    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "seeds": [0, 1], "ablation_seeds": [0]})
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, "seeds": [0, 1],
+                                                                           "ablation_seeds": [0]}))
     assert [run.label for run in tables.table_a_runs("smoke", ["xnornet"])] == [
         "xnornet sign (seed 0)", "xnornet sign (seed 1)", "xnornet lab (seed 0)", "xnornet lab (seed 1)"]
     assert [run.seed for run in tables.table_b_runs("smoke")] == [0, 0, 0]
-    assert tables.settings("smoke")["ablation_seeds"] == [0]
-    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "seeds": [3, 4]})
-    assert tables.settings("smoke")["ablation_seeds"] == [3, 4]  # without ablation_seeds: the seeds
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, "seeds": [3, 4]}))
+    assert [run.seed for run in tables.table_b_runs("smoke")] == [3, 4] * 3  # without ablation_seeds: the seeds
 
 
 def test_bars_draw_the_seed_range_of_our_runs():
@@ -299,12 +299,6 @@ def test_a_failing_run_in_a_worker_stops_the_batch_naming_it(results):
         reproduce.train_runs("smoke", ["binarization"], jobs=2)
 
 
-def test_every_preset_sets_a_valid_number_of_jobs():
-    from lab.train import PRESETS
-
-    assert {p: reproduce.preset_jobs(p) for p in PRESETS} == {"smoke": 1, "cpu": 2, "imagenette": 1, "imagenet": 1}
-
-
 def test_published_figures_say_which_scale_machine_and_code_made_them():
     import altair as alt
     import matplotlib
@@ -323,27 +317,6 @@ def test_published_figures_say_which_scale_machine_and_code_made_them():
     figure, _ = plt.subplots()
     assert [t.get_text() for t in figures.stamp(figure, "smoke").texts] == [figures.origin("smoke")]
     plt.close(figure)
-
-
-# --------------------------------------------------------------------------------------------- list parameters
-@pytest.mark.parametrize("value, expected", [
-    (["0000", "1111"], ["0000", "1111"]), (("sign", "lab"), ["sign", "lab"]), (None, []), ("", []),
-    ('["0000", "1111"]', ["0000", "1111"]),  # papermill -p masks '["0000", "1111"]'
-    ("['sign', 'lab']", ["sign", "lab"]), ("[]", []), ("birealnet, quicknet", ["birealnet", "quicknet"]),
-    ("birealnet", ["birealnet"]),
-])
-def test_as_list_reads_what_papermill_gives(value, expected):
-    from lab import tables
-
-    assert tables.as_list(value, "masks") == expected
-
-
-@pytest.mark.parametrize("value", [1011, {"a": 1}, '["0000", "1111"'])
-def test_as_list_rejects_other_values_naming_the_parameter(value):
-    from lab import tables
-
-    with pytest.raises(ValueError, match="^masks: "):
-        tables.as_list(value, "masks")
 
 
 def test_table_runs_take_list_parameters_as_text(preset):
@@ -531,33 +504,6 @@ def test_keep_stale_keeps_a_stale_graph_and_says_so(graphs, monkeypatch, capsys)
     assert graphs.count("convert") == 1 and kept.pop("stale") == ["graph: lab/folding.py changed"]
     assert kept == next(iter(before.values()))
     assert "lab/folding.py changed since this graph was converted; kept (LAB_KEEP_STALE=1)" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("value", [
-    [224, 224, 3], {"input_shape": [224, 224], "width": 1.0, "num_classes": 1000},
-    {"input_shape": [16, 16, 3], "width": 1.0, "num_classes": 1000},
-    {"input_shape": [224, 224, 3], "width": 0, "num_classes": 1000},
-    {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": "1000"},
-    {"input_shape": [224, 224, 3], "width": 1.0, "num_classes": 1000, "batch": 1},
-])
-def test_a_bad_deployment_shape_raises_naming_the_key_before_any_work(results, monkeypatch, value):
-    from lab import deployment, train
-
-    monkeypatch.setattr(train, "load_preset", lambda name: {**PRESET, "deployment_shape": value})
-    with pytest.raises(ValueError, match=r"^deployment_shape: must be deployment_shape: \{input_shape: \[height"):
-        deployment.shape("smoke")
-    with pytest.raises(ValueError, match="^deployment_shape: "):
-        reproduce.reproduce(preset="smoke")
-    assert not results.exists()
-
-
-def test_every_preset_has_a_valid_deployment_shape():
-    from lab import deployment
-    from lab.train import PRESETS
-
-    shapes = {p: deployment.shape(p).description for p in PRESETS}
-    assert shapes == {"smoke": "32x32x3, width 0.0625, 10 classes", **{
-        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "imagenette", "imagenet")}}
 
 
 def _trained_runs(monkeypatch, stale_lab=False):

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import fingerprint, train
+from lab import fingerprint, presets, train
 from lab.provenance import REPO_ROOT
 
 # The cheapest real run: XNOR-Net (the fastest to trace) with its sign baseline on digits, 2 batches per epoch.
@@ -97,16 +97,6 @@ def test_bad_preset_or_override_fails_before_any_file(results_root):
     assert not results_root.exists()
 
 
-def test_unknown_preset_parameter_is_named(monkeypatch, results_root):
-    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {"epoch": 3}})
-    with pytest.raises(ValueError, match=r"^preset: mine's train section: unknown training parameters \['epoch'\]"):
-        train.run("mine", model="xnornet")
-    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {}, "per_model": {"xnornet": {"widht": 0.5}}})
-    with pytest.raises(ValueError, match=r"^preset: mine's per_model.xnornet: unknown training parameters \['widht'\]"):
-        train.run("mine", model="xnornet")
-    assert not results_root.exists()
-
-
 def test_cli_set_accumulates_and_refuses_unknown_or_repeated_keys(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(train, "run", lambda preset, **kw: calls.append((preset, kw)) or {})
@@ -123,25 +113,13 @@ def test_cli_set_accumulates_and_refuses_unknown_or_repeated_keys(monkeypatch, c
     assert len(calls) == 1  # nothing trained on a bad command line
 
 
-def test_presets_hold_valid_training_parameters():
-    for name in train.PRESETS:
-        preset = train.load_preset(name)
-        for model, extra in (preset.get("per_model") or {}).items():
-            assert set(extra) <= set(train.PARAMETERS), (name, model)
-        for model in preset["models"]:
-            params = {**train.train.__kwdefaults__, "model": model, **preset["train"],
-                      **(preset.get("per_model") or {}).get(model, {})}
-            train.check_params(params)
-        assert all(len(mask) == 4 for mask in preset["ablation_masks"]) and preset["seeds"]
-
-
 def test_run_layers_recipe_preset_per_model_and_overrides(monkeypatch):
     calls = []
     monkeypatch.setattr(train, "train", lambda **kw: calls.append(kw))
     train.run("imagenet", model="quicknet", seed=3)
     assert calls[-1]["epochs"] == 120 and calls[-1]["batch_size"] == 512 and calls[-1]["seed"] == 3
-    monkeypatch.setattr(train, "load_preset", lambda name: {"train": {"width": 0.5, "epochs": 2},
-                                                            "per_model": {"xnornet": {"width": 0.25}}})
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {"train": {"width": 0.5, "epochs": 2},
+                                                                           "per_model": {"xnornet": {"width": 0.25}}}))
     train.run("any", model="xnornet", epochs=4)
     assert (calls[-1]["width"], calls[-1]["epochs"]) == (0.25, 4)
     train.run("any", model="birealnet")

@@ -17,6 +17,7 @@ from lab.models.quicknet import QuickNet
 from lab.models.reactnet import ReActNet, RSign
 from lab.models.sizes import binary_layers, is_binary_layer, size_table, stage_of, summary
 from lab.models.xnornet import XNORNet
+from lab import paper
 from lab.models import birealnet, labbnn, quicknet, reactnet, xnornet
 
 __all__ = ["NAMES", "NUM_STAGES", "BINARIZERS", "MIN_INPUT_SIDE", "SMALL_INPUT_BELOW", "build", "XNORNet",
@@ -25,7 +26,7 @@ __all__ = ["NAMES", "NUM_STAGES", "BINARIZERS", "MIN_INPUT_SIDE", "SMALL_INPUT_B
 
 _BUILDERS = {"xnornet": XNORNet, "birealnet": BiRealNet, "quicknet": QuickNet, "reactnet": ReActNet,
              "labbnn": LABBNN}
-NAMES = tuple(_BUILDERS)
+NAMES = paper.MODELS  # the paper's networks, in its order
 NUM_STAGES = {"xnornet": xnornet.NUM_STAGES, "birealnet": birealnet.NUM_STAGES, "quicknet": quicknet.NUM_STAGES,
               "reactnet": reactnet.NUM_STAGES, "labbnn": labbnn.NUM_STAGES}
 
