@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lab import provenance
+from lab import validate
 
-__all__ = ["uniqueness", "pairwise_hamming", "Probe", "probe_binarizers", "uniqueness_table", "photo",
-           "match_statistics", "BinarizationStudy", "binarization_study"]
+__all__ = ["MEASURES", "DEFAULT_TOL", "uniqueness", "pairwise_hamming", "Probe", "probe_binarizers",
+           "uniqueness_table"]
 
 DEFAULT_TOL = 0.05
 MEASURES = ("distinct_fraction", "mean_hamming", "near_duplicate_fraction")
@@ -34,15 +34,14 @@ def _as_bits(binary: np.ndarray) -> np.ndarray:
     """Check that ``binary`` holds only -1/+1 (or 0/1) and return it as booleans ``(..., P, C)``."""
     binary = np.asarray(binary)
     values = np.unique(binary)
-    if not (set(values.tolist()) <= {-1, 1} or set(values.tolist()) <= {0, 1}):
-        raise ValueError(f"binary must hold only -1/+1 (or 0/1) values, got values {values[:5].tolist()}...")
+    validate.require(set(values.tolist()) <= {-1, 1} or set(values.tolist()) <= {0, 1}, "binary's values",
+                     "only -1/+1 (or 0/1)", values[:5].tolist())
     return binary > 0
 
 
 def pairwise_hamming(binary: np.ndarray) -> np.ndarray:
     """Normalized Hamming distances ``(C, C)`` between the channels of one binary map ``(H, W, C)``."""
-    if np.ndim(binary) != 3:
-        raise ValueError(f"binary must have shape (H, W, C), got shape {np.shape(binary)}")
+    validate.require(np.ndim(binary) == 3, "binary's shape", "(H, W, C)", np.shape(binary))
     bits = _as_bits(binary).reshape(-1, np.shape(binary)[-1]).astype(np.float64)
     # d(i, j) = (#1 in i) + (#1 in j) - 2 (#1 in both), divided by P: one matrix product instead of a loop.
     ones = bits.sum(axis=0)
@@ -69,10 +68,9 @@ def uniqueness(binary: np.ndarray, *, tol: float = DEFAULT_TOL) -> dict[str, flo
     measure is the mean over its images.
     """
     binary = np.asarray(binary)
-    if binary.ndim not in (3, 4) or binary.shape[-1] < 2:
-        raise ValueError(f"binary must have shape (H, W, C) or (N, H, W, C) with C >= 2, got shape {binary.shape}")
-    if not 0 <= tol < 1:
-        raise ValueError(f"tol must be in [0, 1), got {tol!r}")
+    validate.require(binary.ndim in (3, 4) and binary.shape[-1] >= 2, "binary's shape",
+                     "(H, W, C) or (N, H, W, C) with C >= 2", binary.shape)
+    validate.require(validate.is_number(tol) and 0 <= tol < 1, "tol", "a number in [0, 1)", tol)
     images = binary[None] if binary.ndim == 3 else binary
     per_image = [_uniqueness_one(image, tol) for image in images]
     return {"channels": int(binary.shape[-1]),
@@ -113,79 +111,3 @@ def uniqueness_table(model, images: np.ndarray, *, tol: float = DEFAULT_TOL) -> 
     rows = [{"index": i, "layer": p.layer, "quantizer": p.quantizer, **uniqueness(p.outputs, tol=tol)}
             for i, p in enumerate(probe_binarizers(model, images), start=1)]
     return pd.DataFrame(rows)
-
-
-PHOTOS = ("astronaut", "chelsea", "coffee")
-
-
-def photo(name: str, *, shape: tuple[int, int, int]) -> np.ndarray:
-    """A real photograph shipped with scikit-image (``astronaut``, ``chelsea``, ``coffee``), centre-cropped to a
-    square, resized to ``shape = (H, W, channels)`` (grey when ``channels == 1``), values in [0, 1]."""
-    from skimage import color, data, transform
-
-    if name not in PHOTOS:
-        raise ValueError(f"name must be one of {PHOTOS}, got {name!r}")
-    if len(shape) != 3 or shape[-1] not in (1, 3):
-        raise ValueError(f"shape must be (height, width, 1 or 3), got {shape!r}")
-    image = getattr(data, name)()
-    side = min(image.shape[:2])
-    top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
-    image = image[top:top + side, left:left + side] / 255.0
-    if shape[-1] == 1:
-        image = color.rgb2gray(image)[..., None]
-    return transform.resize(image, shape, anti_aliasing=True).astype(np.float32)
-
-
-def match_statistics(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``image`` shifted and scaled to the mean and standard deviation of ``reference``: a photograph brought to
-    the value range of a dataset's normalised images, whatever that dataset's normalisation is."""
-    image = np.asarray(image, np.float32)
-    return ((image - image.mean()) / (image.std() + 1e-8) * reference.std() + reference.mean()).astype(np.float32)
-
-
-@dataclass
-class BinarizationStudy:
-    """Fig. 1 and the uniqueness measures of one network trained with sign and with LAB."""
-
-    figures: dict  # title -> matplotlib figure (one per image)
-    uniqueness: pd.DataFrame  # one row per (binarizer, image, binary convolution)
-    summary: pd.DataFrame  # mean over the binary convolutions, per binarizer and image
-
-
-def binarization_study(*, preset: str, model: str = "birealnet", photo_name: str = "astronaut",
-                       dataset_images: int = 8, tol: float = DEFAULT_TOL) -> BinarizationStudy:
-    """Train (or reuse) ``model`` with sign and with LAB at ``preset``, then probe both on a real photograph and
-    on ``dataset_images`` validation images: Fig. 1 for the photograph and the first validation image, uniqueness
-    at every binarizer. Figures and tables are written under ``results/<preset>/binarization/``."""
-    from lab import data, figures, presets, tables, train
-
-    if photo_name not in PHOTOS:
-        raise ValueError(f"photo_name must be one of {PHOTOS}, got {photo_name!r}")
-    if isinstance(dataset_images, bool) or not isinstance(dataset_images, int) or dataset_images < 1:
-        raise ValueError(f"dataset_images must be a positive integer, got {dataset_images!r}")
-    runs = tables.binarization_runs(preset, model)
-    run_ids = {run.binarizer: train.run(preset, **run.overrides)["run_id"] for run in runs}
-    nets = {name: train.load_model(run_id) for name, run_id in run_ids.items()}
-    config = presets.load(preset).train
-    batch = next(iter(data.load(config["dataset"], split="validation", batch_size=dataset_images,
-                                image_size=config.get("image_size"), data_dir=config.get("data_dir"),
-                                limit=dataset_images).dataset))[0].numpy()
-    real = match_statistics(photo(photo_name, shape=batch.shape[1:]), batch)[None]
-    images = {f"photograph ({photo_name})": real, f"{config['dataset']} validation images": batch}
-    out = tables.out_dir(preset, "binarization")
-    params = {"preset": preset, "model": model, "photo_name": photo_name, "dataset_images": dataset_images,
-              "tol": tol, "run_ids": run_ids}
-    figs, rows = {}, []
-    for (image_name, image), stem in zip(images.items(), ("fig1_photo", "fig1_dataset")):
-        probes = {name.replace("lab", "LAB"): probe_binarizers(net, image[:1], first=1)[0]
-                  for name, net in nets.items()}
-        figs[image_name] = figures.binarization_figure(probes, image=image[0],
-                                                       title=f"{model}, first binary conv: {image_name}")
-        figures.save(figs[image_name], out / stem, params)
-        rows += [uniqueness_table(net, image, tol=tol).assign(binarizer=name, image=image_name)
-                 for name, net in nets.items()]
-    table = pd.concat(rows, ignore_index=True)
-    summary = table.groupby(["image", "binarizer"], sort=False)[list(MEASURES)].mean().reset_index()
-    provenance.write_table(table, out / "uniqueness", params)
-    provenance.write_table(summary, out / "uniqueness_summary", params)
-    return BinarizationStudy(figs, table, summary)

@@ -1,7 +1,7 @@
 """Benchmarks: figures written as Markdown tables with provenance (never timed asserts).
 
     python -m lab.bench train-step [--steps 20] [--rounds 5]      # LAB vs sign training step on the CPU
-    python -m lab.bench latency [--networks ...] [--threads 1 4]  # LCE host latency and size (lab.bench_latency)
+    python -m lab.bench latency [--networks ...] [--threads 1 4]  # LCE host latency and size (lab.edge)
     python -m lab.bench readme                                    # copy mirrored results files into README.md
 
 A benchmark prints its table and writes it to ``--out`` (default ``<results>/bench``): ``NAME.md`` (what the
@@ -9,23 +9,27 @@ README shows), ``NAME.csv`` (every figure measured) and ``NAME.provenance.json``
 commit, host, threads). README.md shows such results files (these, ``results/cpu/batch.md``, Table A's top-1
 summary) between ``<!-- PATH -->`` and ``<!-- end -->``; ``readme`` copies the files in, so the README carries no
 figure that no file backs.
+
+Cheap to import: TensorFlow, larq and the latency study (`lab.edge`) load inside the subcommands, so ``--help`` and
+bad options answer at once.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import re
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import larq as lq
-import numpy as np
-import pandas as pd
-import tensorflow as tf
+from lab import paper, provenance, validate
 
-from lab import bench_latency, provenance
-from lab.quantizers import LAB
+if TYPE_CHECKING:
+    import pandas as pd
+    import tensorflow as tf
 
 README = provenance.REPO_ROOT / "README.md"
 # A README block mirroring a results file: the marker names the file (relative to the repository), then its text.
@@ -37,17 +41,37 @@ BLOCKS = 2
 SHAPE = (32, 32, 3)
 BATCH = 64
 
+
+def _ste_sign():
+    import larq as lq
+
+    return lq.quantizers.SteSign()
+
+
+def _lab(pairing: str):
+    from lab.quantizers import LAB
+
+    return LAB(pairing=pairing)
+
+
 SIGN = "sign (STE)"
 VARIANTS = {
-    SIGN: lambda: lq.quantizers.SteSign(),
-    'LAB (pairing="channel")': lambda: LAB(pairing="channel"),
-    'LAB (pairing="reference", the authors\' pairing)': lambda: LAB(pairing="reference"),
+    SIGN: _ste_sign,
+    'LAB (pairing="channel")': lambda: _lab("channel"),
+    'LAB (pairing="reference", the authors\' pairing)': lambda: _lab("reference"),
 }
 GOAL = 1.2  # LAB (channel pairing) / sign training-step time
+# Latency: the issue's thread counts, whatever the host's core count (recorded beside them).
+THREADS = (1, 4)
+# Each conversion process holds a full-size graph and its TF runtime (several GB): a few at most.
+JOBS = min(4, len(os.sched_getaffinity(0)))
 
 
 def bireal_style(binarizer, stages=STAGES, blocks=BLOCKS, input_shape=SHAPE, classes=10) -> tf.keras.Model:
     """Bi-Real-style blocks (binarizer -> binary 3x3 conv -> BN -> + shortcut), downsampling at each new stage."""
+    import larq as lq
+    import tensorflow as tf
+
     x = inputs = tf.keras.Input(input_shape)
     x = tf.keras.layers.BatchNormalization()(tf.keras.layers.Conv2D(stages[0], 3, padding="same", use_bias=False)(x))
     for s, filters in enumerate(stages):
@@ -67,6 +91,8 @@ def bireal_style(binarizer, stages=STAGES, blocks=BLOCKS, input_shape=SHAPE, cla
 
 
 def _train_step_fn(model):
+    import tensorflow as tf
+
     optimizer = tf.keras.optimizers.Adam(1e-3)
     loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -82,6 +108,9 @@ def _train_step_fn(model):
 
 def train_step_times(steps: int = 20, rounds: int = 5, batch: int = BATCH, seed: int = 0) -> dict[str, float]:
     """Median seconds per training step of each variant, measured in interleaved rounds (fair under load)."""
+    import numpy as np
+    import tensorflow as tf
+
     rng = np.random.default_rng(seed)
     x = tf.constant(rng.normal(size=(batch, *SHAPE)), tf.float32)
     y = tf.constant(rng.integers(0, 10, size=batch))
@@ -115,8 +144,10 @@ def train_step(args: argparse.Namespace) -> tuple[str, pd.DataFrame, dict]:
     """Check the arguments, measure; the Markdown, the table and the parameters."""
     for name, value, low in (("--steps", args.steps, 1), ("--rounds", args.rounds, 1), ("--batch", args.batch, 1),
                              ("--threads", args.threads, 0)):
-        if value < low:
-            raise ValueError(f"{name}: must be an integer >= {low}, got {value!r}")
+        validate.integer(name, value, low)
+    import pandas as pd
+    import tensorflow as tf
+
     if args.threads:  # 0 leaves TF's default (setting it once TF has started raises)
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     times = train_step_times(args.steps, args.rounds, args.batch)
@@ -130,6 +161,79 @@ def train_step(args: argparse.Namespace) -> tuple[str, pd.DataFrame, dict]:
             f"Goal: LAB / sign <= {GOAL}.\n\n{table.to_markdown(index=False, floatfmt='.2f')}\n")
     return text, table, {"steps": args.steps, "rounds": args.rounds, "threads": args.threads, "stages": STAGES,
                          "blocks": BLOCKS, "input_shape": SHAPE, "batch": args.batch}
+
+
+# --------------------------------------------------------------------------------------------- latency
+def _latency_arguments(parser: argparse.ArgumentParser) -> None:
+    # `extend`: a repeated option adds to the list instead of silently replacing it.
+    parser.add_argument("--networks", nargs="+", action="extend", metavar="NAME",
+                        help=f"networks of {paper.MODELS} (default: {' '.join(paper.NETWORKS)})")
+    parser.add_argument("--threads", nargs="+", action="extend", type=int, metavar="N",
+                        help=f"interpreter thread counts (default: {' '.join(map(str, THREADS))})")
+    parser.add_argument("--runs", type=int, default=20, help="interleaved timed runs per graph; the median is shown")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs of each graph first")
+    parser.add_argument("--input-size", type=int, default=224, help="input side (the deployment shape: 224)")
+    parser.add_argument("--width", type=float, default=1.0, help="width multiplier (1.0: the published networks)")
+    parser.add_argument("--jobs", type=int, default=JOBS, help="processes that convert (timing runs alone)")
+    parser.add_argument("--xnnpack", nargs="+", action="extend", choices=("off", "on"), metavar="off|on",
+                        help="time without and/or with TFLite's XNNPACK delegate for the float ops (default: "
+                             "off on); LCE's binary ops never go to XNNPACK")
+    parser.add_argument("--default-kernel", action="store_true",
+                        help="LCE's default bconv kernel instead of indirect BGEMM (5-6x slower on x86)")
+
+
+def latency_params(args: argparse.Namespace) -> dict:
+    """The latency benchmark's parameters from ``args`` (defaults filled in), checked before any work."""
+    from lab import edge
+
+    p = {"networks": args.networks or list(paper.NETWORKS), "threads": args.threads or list(THREADS),
+         "runs": args.runs, "warmup": args.warmup, "input_size": args.input_size, "width": args.width,
+         "bconv_kernel": "LCE default" if args.default_kernel else "indirect BGEMM", "jobs": args.jobs,
+         "xnnpack": [flag == "on" for flag in dict.fromkeys(args.xnnpack or ("off", "on"))]}
+    unknown = sorted(set(p["networks"]) - set(paper.MODELS))
+    validate.require(not unknown, "--networks", f"names from {paper.MODELS}", unknown)
+    validate.require(min(p["threads"]) >= 1, "--threads", "integers >= 1", p["threads"])
+    edge.check_settings(p, name=lambda key: "--" + key.replace("_", "-"))
+    return p
+
+
+def latency_markdown(raw: pd.DataFrame, p: dict) -> str:
+    """The latency and size tables (`lab.edge.latency_table`, `size_table`), each under a line that says what was
+    measured where."""
+    from lab import edge
+
+    machine = provenance.device()
+    cores = machine["cpu_count"]
+    oversubscribed = f"; {max(p['threads'])} threads oversubscribe them" if max(p["threads"]) > cores else ""
+    side = p["input_size"]
+    fmt = dict(index=False, floatfmt=".2f", missingval="-")
+    return (
+        f"**Host latency**: host {platform.machine()} ({machine['cpu']}, {cores} cores{oversubscribed}), "
+        f"LCE interpreter, {p['bconv_kernel']}, `xnnpack`: TFLite's XNNPACK delegate ran the float ops (LCE's "
+        f"binary ops never go to it); batch 1 at {side}x{side}x3, width {p['width']:g}; median of "
+        f"{p['runs']} interleaved runs after {p['warmup']} warm-up runs, in ms. Host figures, not a device: the "
+        f"paper's ratio is on a Jetson Xavier NX. Goal: folded / sign <= {edge.GOAL:.2f}.\n\n"
+        f"{edge.latency_table(raw).to_markdown(**fmt)}\n\n"
+        "**Model size** in MB (2^20 bytes): the `.tflite` file and the deployed size (binary weights at 1 bit, the "
+        "rest at 32 bit); LAB in its folded, deployed form; the paper's overhead from its Table A.\n\n"
+        f"{edge.size_table(raw).to_markdown(**fmt)}\n")
+
+
+def latency(args: argparse.Namespace) -> tuple[str, pd.DataFrame, dict]:
+    """Host latency and model size of sign, LAB and folded LAB through LCE (the edge study's way, `lab.edge`):
+    every network x variant converted first, in ``--jobs`` processes (or reused from `lab.deployment`'s cache), then
+    each network's three graphs timed alone at each thread count and XNNPACK setting. Checks the arguments, measures;
+    returns the Markdown, the raw rows (every figure) and the parameters."""
+    p = latency_params(args)
+    from lab import edge
+
+    if p["runs"] < 20:
+        print(f"note: --runs {p['runs']} < 20: medians are less stable than the benchmark's default", flush=True)
+    converted = edge.convert_all(p["networks"], list(edge.VARIANTS), input_size=p["input_size"], width=p["width"],
+                                 jobs=p["jobs"])
+    raw = edge.time_networks(converted, settings=[(t, x) for t in p["threads"] for x in p["xnnpack"]],
+                             runs=p["runs"], warmup=p["warmup"], indirect_bgemm=p["bconv_kernel"] == "indirect BGEMM")
+    return latency_markdown(raw, p), raw, p
 
 
 def publish(name: str, text: str, table: pd.DataFrame, params: dict, out: Path) -> None:
@@ -169,7 +273,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train-step,latency,readme}")
     for name, add, run, about in (
             ("train-step", _train_step_arguments, train_step, "LAB vs sign training step on the CPU"),
-            ("latency", bench_latency.add_arguments, bench_latency.run, "LCE host latency and model size")):
+            ("latency", _latency_arguments, latency, "LCE host latency and model size")):
         sub = commands.add_parser(name, help=about, description=about)
         add(sub)
         sub.add_argument("--out", type=Path, default=provenance.results_root() / "bench",

@@ -1,11 +1,12 @@
 """Latency and size of the tables' networks at the deployment shape: freshly initialised, folded, converted, timed.
 
 Latency and model size do not depend on the trained weights, so the tables measure them where the paper did, on
-the preset's ``deployment_shape`` (`lab.presets.Shape`; 224x224x3 at full width with 1000 classes from the cpu preset on)
-rather than on the small networks a preset trains: each graph (`Graph`: network, binarizer, LAB stage mask) is
-built with fresh weights, folded (`lab.fold`) and converted with LCE (`lab.deploy.convert`), in the preset's
-``jobs`` processes (`convert_all`); then all of them are timed together, alone, their runs interleaved so that a
-change of load hits all alike (`time_all`: `lab.tables.LATENCY_RUNS`, one thread, indirect BGEMM).
+the preset's ``deployment_shape`` (`lab.presets.Shape`; 224x224x3 at full width with 1000 classes from the cpu
+preset on) rather than on the small networks a preset trains: each graph (`Graph`: network, binarizer, LAB stage
+mask) is built with fresh weights, folded (`lab.fold`) and converted with LCE (`lab.deploy.convert`), in the
+preset's ``jobs`` processes (`convert_all`); then all of them are timed together, alone, their runs interleaved so
+that a change of load hits all alike (`time_all`: `LATENCY_RUNS`, one thread, indirect BGEMM). `params` says so
+for a table's provenance.
 
 Each graph lives in ``<results>/deploy224/<name>/`` (`Shape.folder`): ``model.tflite``, ``sizes.json`` (with the
 graph's fingerprint: the graph, its shape, the fold, conversion and network code, the packages) and
@@ -17,11 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from lab import fingerprint, presets, provenance
 from lab.presets import Shape
 from lab.processes import run_all
+
+# What `measure` gives every graph: deployed size, file size (MiB) and host latency (ms).
+COLUMNS = ("deploy_size_mb", "deploy_tflite_mb", "deploy_host_latency_ms")
+# Host latency setting of every table: 20 runs, or as many as fill half a second (a sub-millisecond smoke-shape graph
+# needs hundreds to outlast a hiccup of the machine).
+LATENCY_RUNS = {"runs": 20, "warmup": 3, "threads": 1, "min_seconds": 0.5}
+
 
 @dataclasses.dataclass(frozen=True)
 class Graph:
@@ -54,7 +62,7 @@ class Graph:
 
 
 def graphs_of(runs: Iterable) -> list[Graph]:
-    """The distinct graphs behind training runs (`lab.tables.Run`: seeds share one graph), in order."""
+    """The distinct graphs behind training runs (`lab.plans.Run`: seeds share one graph), in order."""
     return list(dict.fromkeys(Graph(run.model, run.binarizer, run.lab_blocks) for run in runs))
 
 
@@ -72,10 +80,8 @@ def graph_fingerprint(graph: Graph, where: Shape) -> dict[str, Any]:
 
 def latency_fingerprint(graph: Path) -> dict[str, Any]:
     """What a host latency depends on: the graph's bytes, the timing settings and the host (CPU, LCE version)."""
-    from lab import tables
-
     return fingerprint.fingerprint(packages=("larq-compute-engine",), graph=fingerprint.file_hash(graph),
-                                   timing=tables.LATENCY_RUNS, cpu=provenance.cpu_model())
+                                   timing=LATENCY_RUNS, cpu=provenance.cpu_model())
 
 
 def _cached(path: Path, current: dict[str, Any], graph: Graph, what: str) -> dict[str, Any] | None:
@@ -132,9 +138,9 @@ def convert_all(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict
 
 def time_all(graphs: Sequence[Graph], where: Shape) -> dict[Graph, dict[str, Any]]:
     """Host latency of every converted graph: reused while `latency_fingerprint` holds, the others timed
-    together (`lab.deploy.compare_latency`: interleaved runs, `lab.tables.LATENCY_RUNS`) with nothing else running;
+    together (`lab.timing.compare_latency`: interleaved runs, `LATENCY_RUNS`) with nothing else running;
     written to ``latency.json`` beside each graph."""
-    from lab import deploy, tables
+    from lab import timing
 
     current = {graph: latency_fingerprint(graph_path(graph, where)) for graph in dict.fromkeys(graphs)}
     timings = {graph: _cached(graph_path(graph, where).with_name("latency.json"), fp, graph,
@@ -142,14 +148,14 @@ def time_all(graphs: Sequence[Graph], where: Shape) -> dict[Graph, dict[str, Any
     todo = [graph for graph, found in timings.items() if found is None]
     if todo:
         print(f"timing host latency of {len(todo)} graphs at {where.label}, interleaved ...", flush=True)
-        measured = deploy.compare_latency({g: graph_path(g, where).read_bytes() for g in todo}, **tables.LATENCY_RUNS)
+        measured = timing.compare_latency({g: graph_path(g, where).read_bytes() for g in todo}, **LATENCY_RUNS)
         for graph in todo:
             timings[graph] = {"host_latency_ms": measured[graph]["median_ms"], **{
                 k: v for k, v in measured[graph].items() if k.startswith("host") or k in ("runs", "threads",
                                                                                           "bconv_kernel")}}
             provenance.write_json(graph_path(graph, where).with_name("latency.json"),
                                   {**timings[graph], "fingerprint": current[graph]},
-                                  {"graph": graph.name, "shape": where.description, **tables.LATENCY_RUNS})
+                                  {"graph": graph.name, "shape": where.description, **LATENCY_RUNS})
     return timings
 
 
@@ -173,3 +179,9 @@ def measure_preset(preset: str, runs: Iterable) -> dict[Graph, dict[str, Any]]:
     """`measure` the graphs of ``runs`` at the preset's ``deployment_shape``, converting in its ``jobs`` processes."""
     settings = presets.load(preset)
     return measure(graphs_of(runs), settings.deployment_shape, jobs=settings.jobs)
+
+
+def params(preset: str) -> dict[str, Any]:
+    """How the preset's `COLUMNS` are measured (shape, weights, converter, timing, host), for a table's provenance."""
+    return {"shape": presets.load(preset).deployment_shape.description, "weights": "freshly initialised, LAB folded",
+            "converter": "LCE", **LATENCY_RUNS, "bconv_kernel": "indirect BGEMM", "host_cpu": provenance.cpu_model()}

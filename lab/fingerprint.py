@@ -21,11 +21,13 @@ from lab.provenance import REPO_ROOT, package_versions
 
 KEEP_STALE_ENV = "LAB_KEEP_STALE"
 NO_FINGERPRINT = "no fingerprint recorded (made before lab recorded them)"
-# The code behind a trained run: binarizers, networks, data pipelines and the training loop.
-RUN_CODE = ("lab/quantizers.py", "lab/models", "lab/data.py", "lab/train.py")
+# The code behind a trained run: binarizers, networks, data sources and pipelines, the recipes and schedules, the
+# parameter checks, the training loop and the run's folder (`lab.train` and the modules it trains with).
+RUN_CODE = ("lab/quantizers.py", "lab/models", "lab/sources.py", "lab/data.py", "lab/schedules.py", "lab/train.py",
+            "lab/loop.py", "lab/runs.py")
 RUN_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "larq", "larq-zoo", "numpy", "tensorflow-datasets")
 # The code behind a converted graph (on top of its run's fingerprint): the fold and LCE conversion.
-CONVERSION_CODE = ("lab/quantizers.py", "lab/folding.py", "lab/deploy.py")
+CONVERSION_CODE = ("lab/quantizers.py", "lab/folding.py", "lab/deploy.py", "lab/tflite.py")
 CONVERSION_PACKAGES = ("tensorflow-cpu", "tensorflow", "larq", "larq-compute-engine")
 
 

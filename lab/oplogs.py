@@ -11,7 +11,7 @@ Run Order rows are tab-separated, right-aligned fields::
 report goes to F with the fields separated by ``", "`` and a plain header
 (``node type, first, avg_ms, %, cdf%, mem KB, times called, name``). Names read ``[<output tensor>]:<node index>``.
 
-`read_log` turns either form into the table `lab.deploy.op_profile` makes on the host; `benchmark_script` writes
+`read_log` turns either form into the table `lab.timing.op_profile` makes on the host; `benchmark_script` writes
 the shell commands that produce the logs on a device.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Sequence
 
 import pandas as pd
 
-from lab.deploy import PROFILE_COLUMNS, layer_of
+from lab import validate
+from lab.tflite import PROFILE_COLUMNS, layer_of
 
 __all__ = ["LogFormatError", "parse_log", "read_log", "read_logs", "benchmark_script", "RUNS_BLOCK"]
 
@@ -76,7 +77,7 @@ def _row(line: str, columns: tuple[str, ...], is_csv: bool, where: str) -> dict:
 def parse_log(text: str, *, source: str = "log") -> pd.DataFrame:
     """The Run Order table of an ``lce_benchmark_model`` op-profiling report (text log or CSV file).
 
-    Returns one row per op in run order with the columns of `lab.deploy.op_profile` (``run_order``,
+    Returns one row per op in run order with the columns of `lab.timing.op_profile` (``run_order``,
     ``node_type``, ``avg_ms``, ``percent``, ``name``, ``layer``) followed by the other fields of the report.
     Raises `LogFormatError` naming what was expected when the report is missing, foreign or truncated (the row
     count must match the ``Number of nodes executed`` line that follows the tables).
@@ -118,14 +119,12 @@ def read_logs(folder: str | Path) -> pd.DataFrame:
     with ``--profiling_output_csv_file`` writes its table there, not to the log), stacked with a ``model`` column
     holding the file name without suffix."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"folder must be an existing directory of device logs, got {str(folder)!r}")
+    validate.require(folder.is_dir(), "folder", "an existing directory of device logs", str(folder))
     chosen: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         if path.suffix in (".csv", ".log", ".txt") and (path.stem not in chosen or path.suffix == ".csv"):
             chosen[path.stem] = path
-    if not chosen:
-        raise ValueError(f"folder {str(folder)!r} holds no *.csv, *.log or *.txt device logs")
+    validate.require(chosen, "folder", "a directory holding *.csv, *.log or *.txt device logs", str(folder))
     return pd.concat([read_log(path).assign(model=stem) for stem, path in chosen.items()], ignore_index=True)
 
 
@@ -143,13 +142,12 @@ def benchmark_script(graphs: Sequence[str], *, threads: Sequence[int] = (1,), ru
     ``xnnpack=False`` keeps float ops as separate nodes instead of one delegate node.
     """
     graphs = [str(g) for g in graphs]
-    if not graphs or not all(g.endswith(".tflite") for g in graphs):
-        raise ValueError(f"graphs must be a non-empty list of .tflite file names, got {graphs!r}")
-    if not threads or not all(isinstance(t, int) and not isinstance(t, bool) and t >= 1 for t in threads):
-        raise ValueError(f"threads must be a non-empty list of integers >= 1, got {threads!r}")
-    for name, value in (("runs", runs), ("warmup_runs", warmup_runs)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    validate.require(graphs and all(g.endswith(".tflite") for g in graphs), "graphs",
+                     "a non-empty list of .tflite file names", graphs)
+    validate.require(threads and all(validate.is_number(t, (int,)) and t >= 1 for t in threads), "threads",
+                     "a non-empty list of integers >= 1", threads)
+    validate.integer("runs", runs, 1)
+    validate.integer("warmup_runs", warmup_runs, 1)
     lines = [
         "#!/bin/sh",
         "# Op-profiled Larq Compute Engine benchmarks, written by lab.oplogs.benchmark_script.",

@@ -6,7 +6,10 @@ beside our own measurements in columns labelled "paper".
 """
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas loads on first use: lab.presets imports this module on the command lines' fast path
+    import pandas as pd
 
 # The paper's networks in its order, with their display names: Table A's four, then the authors' LAB-BNN.
 DISPLAY_NAMES = {"xnornet": "XNOR-Net", "birealnet": "Bi-Real Net", "quicknet": "QuickNet", "reactnet": "ReActNet",
@@ -47,11 +50,15 @@ MASKS = tuple(_TABLE_B)  # all 16 stage masks, in the paper's order (best accura
 def table_a() -> pd.DataFrame:
     """Table A as published: one row per (model, binarizer), columns model, backbone, epochs, binarizer,
     top1, top5, size_mb, latency_ms."""
+    import pandas as pd
+
     columns = ["model", "backbone", "epochs", "binarizer", "top1", "top5", "size_mb", "latency_ms"]
     return pd.DataFrame(_TABLE_A, columns=columns)
 
 
 def table_b() -> pd.DataFrame:
     """Table B as published: one row per stage mask of Bi-Real Net, columns mask, top1, latency_ms, size_mb."""
+    import pandas as pd
+
     rows = [(mask, *values) for mask, values in _TABLE_B.items()]
     return pd.DataFrame(rows, columns=["mask", "top1", "latency_ms", "size_mb"])

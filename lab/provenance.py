@@ -146,3 +146,8 @@ def write_table(df, path: str | os.PathLike, params: Mapping[str, Any] | None = 
     write_json(path.with_name(path.name + ".provenance.json"), {"files": [path.name + ".csv", path.name + ".md"]},
                params)
     return path.with_suffix(".csv")
+
+
+def out_dir(preset: str, notebook: str) -> Path:
+    """Where a notebook's tables and figures go: ``results/<preset>/<notebook>/``."""
+    return results_root() / preset / notebook

@@ -14,36 +14,33 @@
    ones instead, and every table built from them says so;
 3. executes every notebook with papermill (``preset`` injected, kernel in the repository root), keeping the
    executed copies under ``results/<preset>/notebooks/`` with this machine's paths made relative
-   (`lab.provenance.scrub_paths`); a failing notebook stops the batch with its name and error, keeping what finished;
-4. writes ``results/<preset>/report.html``: outputs only, images embedded, and altair charts rendered by an inlined
-   copy of Vega / Vega-Lite / Vega-Embed (vl-convert's bundle) with a static SVG underneath, so the report needs no
-   network at all (:func:`offline_check` verifies that with headless Chromium).
+   (`lab.report.scrub_notebook`); a failing notebook stops the batch with its name and error, keeping what finished;
+4. writes ``results/<preset>/report.html`` (`lab.report`): outputs only, images embedded, altair charts drawn
+   offline, checked with headless Chromium where it is installed; and ``results/<preset>/batch.md``, the wall time
+   of each phase.
+
+Cheap to import (no TensorFlow): ``--help`` and a bad preset or ``--jobs`` are answered at once.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from lab import deployment, presets
+from lab import presets, report, sources, validate
 from lab.fingerprint import KEEP_STALE_ENV
 from lab.processes import check_jobs, run_all
-from lab.provenance import REPO_ROOT, display_path, git_commit, results_root, scrub_paths, write_table
+from lab.provenance import REPO_ROOT, display_path, results_root, write_table
+from lab.runs import run_path
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 # Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
 ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
          "edge_latency")
-CHROMIUM = Path("/usr/bin/chromium")
-CHART_CLASS = "lab-chart"
 
 
 class NotebookError(RuntimeError):
@@ -66,25 +63,23 @@ def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) 
 
 
 def fetch_data(preset: str) -> None:
-    """Get the preset's dataset when `lab.data` can fetch it unattended (no-op when it is already there)."""
-    from lab import data
-
+    """Get the preset's dataset when `lab.sources` can fetch it unattended (no-op when it is already there)."""
     dataset = presets.load(preset).train.get("dataset")
     if dataset == "fashion_mnist":
-        print(data.fetch_fashion_mnist(), flush=True)
+        print(sources.fetch_fashion_mnist(), flush=True)
 
 
 def train_runs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) -> list[dict]:
     """Train (or reuse) and convert every run the named notebooks need, in ``jobs`` processes (`lab.processes`;
     their epoch lines then start with the run id, as they share one log); returns the runs' metrics in plan order.
-    Their converted graphs are for a device benchmark (`lab.tables.write_graphs`); the tables' latency and size
-    come from `deploy_graphs`.
+    Their converted graphs are for a device benchmark (`lab.trained_graphs.write_graphs`); the tables' latency and
+    size come from `deploy_graphs`.
 
     A failed run stops the batch with its name; finished runs are kept and reused next time, and a run stopped in
     flight resumes after its last finished epoch."""
-    from lab import tables
+    from lab import plans
 
-    runs = tables.planned_runs(preset, notebooks=notebook_names)
+    runs = plans.planned_runs(preset, notebooks=notebook_names)
     if check_jobs(jobs) > 1:
         print(f"training {len(runs)} runs in {jobs} processes", flush=True)
 
@@ -100,20 +95,20 @@ def deploy_graphs(preset: str, notebook_names: Sequence[str], *, jobs: int = 1) 
     """Latency and size of every network the named notebooks' tables show, at the preset's deployment shape
     (`lab.deployment`): converted in ``jobs`` processes, then timed together with nothing else running, so that
     the notebooks only read the cache. Returns ``{graph: figures}``."""
-    from lab import tables
+    from lab import deployment, plans
 
-    graphs = deployment.graphs_of(tables.planned_runs(preset, notebooks=notebook_names))
+    graphs = deployment.graphs_of(plans.planned_runs(preset, notebooks=notebook_names))
     return deployment.measure(graphs, presets.load(preset).deployment_shape, jobs=jobs)
 
 
 def train_and_convert(preset: str, run, **options) -> dict:
-    """One planned run (`lab.tables.Run`): train it (or reuse it; ``options`` such as ``verbose`` go to
-    `lab.train.run`) and convert it (`lab.tables.convert_run`); its metrics. A failure names the run."""
-    from lab import tables, train
+    """One planned run (`lab.plans.Run`): train it (or reuse it; ``options`` such as ``verbose`` go to
+    `lab.train.run`) and convert it (`lab.trained_graphs.convert_run`); its metrics. A failure names the run."""
+    from lab import train, trained_graphs
 
     try:
         metrics = train.run(preset, **run.overrides, **options)
-        tables.convert_run(metrics["run_id"])
+        trained_graphs.convert_run(metrics["run_id"])
     except Exception as error:
         raise RuntimeError(f"run {run.label} failed: {type(error).__name__}: {error}") from error
     return metrics
@@ -134,38 +129,10 @@ def _environ(**values: str):
                 os.environ[name] = value
 
 
-# Outputs papermill keeps base64-encoded: never text to scrub.
-_BINARY_MIME = re.compile(r"^image/(?!svg)|^application/pdf$")
-
-
-def _scrubbed(value):
-    """``value`` (text, or lists / dicts of it) without this machine's paths."""
-    if isinstance(value, str):
-        return scrub_paths(value)
-    if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
-    if isinstance(value, dict):
-        return {k: v if _BINARY_MIME.match(k) else _scrubbed(v) for k, v in value.items()}
-    return value
-
-
-def scrub_notebook(path: Path) -> None:
-    """Rewrite an executed notebook without this machine's paths: papermill's metadata (input and output paths),
-    the injected parameters and every textual output (prints, warnings, tracebacks, tables)."""
-    import nbformat
-
-    book = nbformat.read(str(path), as_version=4)
-    book.metadata["papermill"] = _scrubbed(book.metadata.get("papermill", {}))
-    for cell in book.cells:
-        cell.source = scrub_paths(cell.source)
-        if cell.cell_type == "code":
-            cell.outputs = [nbformat.from_dict(_scrubbed(output)) for output in cell.outputs]
-    nbformat.write(book, str(path))
-
-
 def execute(notebook: Path, *, preset: str, out_dir: Path, parameters: dict | None = None) -> Path:
     """Execute one notebook with papermill into ``out_dir`` (its kernel in the repository root, so relative paths
-    mean the same as on the command line) and scrub it (`scrub_notebook`); `NotebookError` if it fails."""
+    mean the same as on the command line) and scrub it (`lab.report.scrub_notebook`); `NotebookError` if it
+    fails."""
     import papermill
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +148,7 @@ def execute(notebook: Path, *, preset: str, out_dir: Path, parameters: dict | No
                             f"{display_path(output)})") from error
     finally:
         if output.exists():
-            scrub_notebook(output)
+            report.scrub_notebook(output)
     return output
 
 
@@ -191,6 +158,19 @@ def _first_line(error: Exception) -> str:
     return f"{ename}: {evalue}" if ename else (str(error).strip().splitlines() or [repr(error)])[0]
 
 
+def check(*, preset: str, only: Sequence[str] | None = None, jobs: int | None = None,
+          keep_stale: bool = False) -> tuple[list[Path], int]:
+    """`reproduce`'s arguments checked before any work (``ValueError`` naming the first bad one, an unknown preset or
+    a bad key in its file included): the selected notebooks and the number of jobs."""
+    settings = presets.load(preset)
+    validate.require(isinstance(keep_stale, bool), "keep_stale", "True or False", keep_stale)
+    jobs = settings.jobs if jobs is None else check_jobs(jobs)
+    selected = notebooks(only)
+    if not selected:
+        raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
+    return selected, jobs
+
+
 def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = True, jobs: int | None = None,
               keep_stale: bool = False) -> Path:
     """Run the whole batch at ``preset`` (see the module docstring) and return the report's path.
@@ -198,13 +178,7 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
     ``jobs``: parallel training processes (None: the preset's ``jobs:``, see `train_runs`). ``keep_stale``: keep
     runs, graphs and latencies whose fingerprint no longer holds (``LAB_KEEP_STALE=1`` for the batch) instead of
     redoing them; the tables built from them say so."""
-    settings = presets.load(preset)  # an unknown preset or a bad key in its file fails here, before any work
-    if not isinstance(keep_stale, bool):
-        raise ValueError(f"keep_stale: must be True or False, got {keep_stale!r}")
-    jobs = settings.jobs if jobs is None else check_jobs(jobs)
-    selected = notebooks(only)
-    if not selected:
-        raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
+    selected, jobs = check(preset=preset, only=only, jobs=jobs, keep_stale=keep_stale)
     with _environ(**({KEEP_STALE_ENV: "1"} if keep_stale else {})):
         return _batch(preset, selected, train=train, jobs=jobs)
 
@@ -225,23 +199,21 @@ def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> 
         print(f"notebook {i}/{len(selected)}: {notebook.stem} ...", flush=True)
         executed.append(execute(notebook, preset=preset, out_dir=out / "notebooks"))
     clock.append(("notebooks", time.perf_counter()))
-    report = build_report(executed, out / "report.html", title=f"LAB reproduced — preset {preset}")
+    page = report.build_report(executed, out / "report.html", title=f"LAB reproduced — preset {preset}")
     clock.append(("report", time.perf_counter()))
-    print(f"report: {display_path(report)} ({clock[-1][1] - clock[0][1]:.0f} s in all)", flush=True)
+    print(f"report: {display_path(page)} ({clock[-1][1] - clock[0][1]:.0f} s in all)", flush=True)
     trained = sum(_finished_since(m["run_id"], started) for m in runs)
     write_batch_times(out / "batch", clock, runs=len(runs), trained=trained, notebooks=[p.stem for p in executed],
                       jobs=jobs)
-    if CHROMIUM.exists():
-        drawn = offline_check(report)
+    if report.CHROMIUM.exists():
+        drawn = report.offline_check(page)
         print(f"offline check (headless Chromium, no network): {drawn['charts'] - drawn['static_left']} of "
               f"{drawn['charts']} charts drawn interactively", flush=True)
-    return report
+    return page
 
 
 def _finished_since(run_id: str, started: float) -> bool:
     """Whether run ``run_id`` finished after ``started`` (``time.time()``), i.e. was trained rather than reused."""
-    from lab.train import run_path
-
     return (run_path(run_id) / "metrics.json").stat().st_mtime >= started
 
 
@@ -262,126 +234,6 @@ def write_batch_times(path: Path, clock: Sequence[tuple[str, float]], *, runs: i
                        note=note)
 
 
-# --------------------------------------------------------------------------------------------- the report
-_ALTAIR_HTML = re.compile(r"\}\)\((\{.*\}), (\{\"mode\": \"vega-lite\".*?\})\);\s*</script>", re.S)
-_VEGALITE_MIME = re.compile(r"^application/vnd\.vegalite\.v\d+(\.\d+)*[.+]json$")
-_EXTERNAL = re.compile(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>|"
-                       r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", re.I)
-
-
-def _chart_spec(data: dict) -> tuple[dict, str | None] | None:
-    """``(Vega-Lite spec, static SVG or None)`` of an output that shows an altair chart, else ``None``.
-
-    Recognised: a Vega-Lite mime bundle (`lab.figures.show`, altair's "mimetype" renderer) and altair's default
-    HTML output (which would load Vega from a CDN)."""
-    for mime, value in data.items():
-        if _VEGALITE_MIME.match(mime):
-            spec = json.loads(value) if isinstance(value, str) else value
-            return spec, data.get("image/svg+xml")
-    match = _ALTAIR_HTML.search(data.get("text/html", "")) if "text/html" in data else None
-    return (json.loads(match.group(1)), None) if match else None
-
-
-def _script_json(value) -> str:
-    """JSON safe to place inside a ``<script>`` element."""
-    return json.dumps(value).replace("</", "<\\/")
-
-
-def chart_html(spec: dict, svg: str | None, index: int) -> str:
-    """A chart for the report: its static SVG, replaced by the interactive Vega-Embed view once that has drawn."""
-    import vl_convert as vlc
-
-    svg = svg or vlc.vegalite_to_svg(spec)
-    chart_id = f"{CHART_CLASS}-{index}"
-    return (f'<div class="{CHART_CLASS}" id="{chart_id}"><div class="{CHART_CLASS}-static">{svg}</div></div>\n'
-            f'<script type="text/javascript">(function () {{\n'
-            f'  var box = document.getElementById("{chart_id}");\n'
-            f'  vegaEmbed(box.appendChild(document.createElement("div")), {_script_json(spec)},\n'
-            f'            {{"renderer": "svg", "actions": false}})\n'
-            f'    .then(function () {{ box.querySelector(".{CHART_CLASS}-static").remove(); }})\n'
-            f'    .catch(function (error) {{ console.error(error); }});\n'
-            f'}})();</script>')
-
-
-def _report_outputs(outputs: list, counter: list[int]) -> list:
-    """A code cell's outputs for the report: printed text (logs, warnings, progress) dropped, altair charts made
-    offline; tables, figures and charts kept."""
-    kept = []
-    for output in outputs:
-        if output.get("output_type") == "stream":
-            continue
-        chart = _chart_spec(output.get("data", {})) if "data" in output else None
-        if chart:
-            counter[0] += 1
-            output["data"] = {"text/html": chart_html(*chart, counter[0])}
-            output.pop("metadata", None)
-            output["metadata"] = {}
-        kept.append(output)
-    return kept
-
-
-def merge(executed: Sequence[Path], *, title: str):
-    """One notebook holding the executed notebooks one after the other (charts prepared for the offline report),
-    and the number of charts in it."""
-    import nbformat
-
-    books = [nbformat.read(str(p), as_version=4) for p in executed]
-    header = (f"# {title}\n\nNotebooks: {', '.join(p.stem for p in executed)}. Code commit {git_commit()}; "
-              f"built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Numbers labelled *paper* are published "
-              f"(ImageNet, Nvidia Jetson Xavier NX); all others were measured by this batch.")
-    merged = nbformat.v4.new_notebook(metadata=books[0].metadata if books else {})
-    merged.cells.append(nbformat.v4.new_markdown_cell(header))
-    counter = [0]
-    for book in books:
-        for cell in book.cells:
-            if cell.cell_type == "code":
-                cell.outputs = _report_outputs(cell.outputs, counter)
-            merged.cells.append(cell)
-    return merged, counter[0]
-
-
-def build_report(executed: Sequence[Path], path: Path, *, title: str = "LAB reproduced") -> Path:
-    """Write the executed notebooks as one self-contained HTML report (no code, no network needed)."""
-    import vl_convert as vlc
-    from nbconvert import HTMLExporter
-
-    merged, charts = merge(executed, title=title)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                            embed_images=True)
-    body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": title}})
-    body = _EXTERNAL.sub("", body)  # require.js, MathJax, fonts: unused, and unreachable offline
-    script = vlc.javascript_bundle().replace("</script", "<\\/script")
-    bundle = f'<script type="text/javascript">{script}</script>'
-    body = body.replace("</head>", f"{bundle}\n<!-- lab-charts: {charts} -->\n</head>", 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
-    return path
-
-
-def report_chart_count(report: Path) -> int:
-    """How many charts :func:`build_report` put into ``report``."""
-    match = re.search(r"<!-- lab-charts: (\d+) -->", report.read_text())
-    return int(match.group(1)) if match else 0
-
-
-def offline_check(report: Path, *, chromium: Path = CHROMIUM, timeout_s: int = 120) -> dict:
-    """Render ``report`` in headless Chromium with networking off and count what was drawn.
-
-    Returns ``{"charts", "rendered", "static_left", "images"}``: the report's charts, interactive Vega views drawn
-    (``svg.marks``), static fallbacks that were never replaced (a chart whose script failed) and ``<img>`` tags."""
-    if not chromium.exists():
-        raise FileNotFoundError(f"chromium: {chromium} not found (apt-get install chromium)")
-    with tempfile.TemporaryDirectory() as profile:
-        done = subprocess.run(
-            [str(chromium), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             "--proxy-server=127.0.0.1:9", "--virtual-time-budget=30000", "--dump-dom", report.resolve().as_uri()],
-            capture_output=True, text=True, timeout=timeout_s, check=True)
-    dom = done.stdout
-    return {"charts": report_chart_count(report), "rendered": dom.count('class="marks"'),
-            "static_left": dom.count(f'class="{CHART_CLASS}-static"'), "images": dom.count("<img")}
-
-
 # --------------------------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> Path:
     """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn] [--keep-stale]``."""
@@ -400,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # The batch log shows progress and errors: TF's C++ INFO lines from every worker and kernel would drown them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    try:
+        check(preset=args.preset, only=only, jobs=args.jobs)
+    except ValueError as error:
+        parser.error(str(error))
     try:
         return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs, keep_stale=args.keep_stale)
     except NotebookError as error:

@@ -1,10 +1,11 @@
-"""Uniqueness measures against hand-computed examples, probes against an independently computed model."""
+"""Uniqueness measures against hand-computed examples, probes against an independently computed model; Fig. 1's
+photograph and its statistics (`lab.binarization`)."""
 import itertools
 
 import numpy as np
 import pytest
 
-from lab import analysis
+from lab import analysis, binarization
 
 
 def _maps(*channels):
@@ -75,17 +76,27 @@ def test_bad_tolerance_raises():
 
 
 def test_photo_shapes_and_range():
-    grey = analysis.photo("chelsea", shape=(32, 32, 1))
-    colour = analysis.photo("astronaut", shape=(40, 40, 3))
+    grey = binarization.photo("chelsea", shape=(32, 32, 1))
+    colour = binarization.photo("astronaut", shape=(40, 40, 3))
     assert grey.shape == (32, 32, 1) and colour.shape == (40, 40, 3)
     assert 0.0 <= grey.min() < grey.max() <= 1.0
     with pytest.raises(ValueError, match="name"):
-        analysis.photo("lena", shape=(32, 32, 1))
+        binarization.photo("lena", shape=(32, 32, 1))
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"photo_name": "lena"}, "photo_name: must be one of"), ({"dataset_images": 0}, "dataset_images: must be"),
+    ({"model": "vgg"}, "model: must be one of"),
+])
+def test_bad_binarization_study_parameters_raise_before_training(results_root, bad, match):
+    with pytest.raises(ValueError, match=match):
+        binarization.binarization_study(preset="smoke", **bad)
+    assert not results_root.exists()
 
 
 def test_match_statistics():
     reference = np.random.default_rng(2).normal(3.0, 2.0, (8, 8, 1))
-    matched = analysis.match_statistics(np.arange(64.0).reshape(8, 8, 1), reference)
+    matched = binarization.match_statistics(np.arange(64.0).reshape(8, 8, 1), reference)
     assert matched.mean() == pytest.approx(reference.mean(), abs=1e-4)
     assert matched.std() == pytest.approx(reference.std(), rel=1e-4)
 

@@ -1,4 +1,5 @@
-"""lab.data: the IDX parser, the small-image and JPEG pipelines, missing-data errors, argument checks."""
+"""lab.sources and lab.data: the IDX parser, the small-image and JPEG pipelines, missing-data errors, argument
+checks, fetching."""
 import gzip
 import struct
 
@@ -6,11 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lab import data
+from lab import data, sources
 
 
 def write_idx(path, array):
-    """An IDX file written from the format's description (independent of lab.data.read_idx)."""
+    """An IDX file written from the format's description (independent of lab.sources.read_idx)."""
     codes = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
     header = struct.pack(">BBBB", 0, 0, codes[array.dtype], array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + array.tobytes()
@@ -26,7 +27,7 @@ def write_idx(path, array):
 def test_read_idx_roundtrip(tmp_path, suffix, dtype):
     array = np.arange(2 * 3 * 5).reshape(2, 3, 5).astype(dtype)
     write_idx(tmp_path / f"x{suffix}", array)
-    parsed = data.read_idx(tmp_path / f"x{suffix}")
+    parsed = sources.read_idx(tmp_path / f"x{suffix}")
     assert parsed.shape == (2, 3, 5) and parsed.dtype.byteorder in "=|"
     np.testing.assert_array_equal(parsed, array.astype(array.dtype.newbyteorder("=")))
 
@@ -34,15 +35,15 @@ def test_read_idx_roundtrip(tmp_path, suffix, dtype):
 def test_read_idx_rejects_other_files(tmp_path):
     (tmp_path / "bad").write_bytes(b"PK\x03\x04rest")
     with pytest.raises(ValueError, match="IDX"):
-        data.read_idx(tmp_path / "bad")
+        sources.read_idx(tmp_path / "bad")
 
 
 @pytest.fixture
 def fashion_dir(tmp_path, monkeypatch):
     """A tiny Fashion-MNIST in IDX files (train gzipped, test plain), and no other search location."""
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(data, "FASHION_MNIST_DIRS", (tmp_path / "nowhere",))
-    for (images, labels), n, gz in zip(data.FASHION_MNIST_FILES.values(), (40, 12), (".gz", "")):
+    monkeypatch.setattr(sources, "FASHION_MNIST_DIRS", (tmp_path / "nowhere",))
+    for (images, labels), n, gz in zip(sources.FASHION_MNIST_FILES.values(), (40, 12), (".gz", "")):
         write_idx(tmp_path / (images + gz), rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
         write_idx(tmp_path / (labels + gz), (np.arange(n) % 10).astype(np.uint8))
     return tmp_path
@@ -54,14 +55,14 @@ def test_fashion_mnist_pipeline_from_idx_files(fashion_dir):
     assert (train.num_examples, val.num_examples, train.num_classes, train.input_shape) == (40, 12, 10, (28, 28, 1))
     images, labels = map(np.concatenate, zip(*[(x.numpy(), y.numpy()) for x, y in val.dataset]))
     np.testing.assert_array_equal(labels, np.arange(12) % 10)  # validation keeps file order
-    train_raw = data.read_idx(fashion_dir / (data.FASHION_MNIST_FILES["train"][0] + ".gz")).astype(np.float64)
-    test_raw = data.read_idx(fashion_dir / data.FASHION_MNIST_FILES["validation"][0]).astype(np.float64)
+    train_raw = sources.read_idx(fashion_dir / (sources.FASHION_MNIST_FILES["train"][0] + ".gz")).astype(np.float64)
+    test_raw = sources.read_idx(fashion_dir / sources.FASHION_MNIST_FILES["validation"][0]).astype(np.float64)
     expected = (test_raw - train_raw.mean()) / train_raw.std()  # normalised with the training statistics
     np.testing.assert_allclose(images[..., 0], expected, atol=1e-4)
 
 
 def test_missing_fashion_mnist_says_where_and_how(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "FASHION_MNIST_DIRS", (tmp_path / "a", tmp_path / "b"))
+    monkeypatch.setattr(sources, "FASHION_MNIST_DIRS", (tmp_path / "a", tmp_path / "b"))
     with pytest.raises(data.DatasetNotFoundError) as error:
         data.load("fashion_mnist", data_dir=tmp_path / "mine")
     assert all(str(tmp_path / d) in str(error.value) for d in ("mine", "a", "b")) and "make data" in str(error.value)
@@ -186,6 +187,6 @@ def test_bad_arguments_name_the_parameter(kwargs, name):
 
 
 def test_fetch_reports_present_data(fashion_dir, monkeypatch, capsys):
-    monkeypatch.setattr(data, "FASHION_MNIST_DIRS", (fashion_dir,))
+    monkeypatch.setattr(sources, "FASHION_MNIST_DIRS", (fashion_dir,))
     data.main(["fetch", "fashion_mnist"])
     assert "already present" in capsys.readouterr().out

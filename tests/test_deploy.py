@@ -1,8 +1,7 @@
-"""LCE deployment: checked conversion, folded vs unfolded LAB through the LCE interpreter, sizes, latency, op profile,
-and the edge-latency notebook at smoke scale."""
+"""LCE deployment: checked conversion, folded vs unfolded LAB through the LCE interpreter, sizes; bad arguments of
+conversion, timing and the edge study. Latency and op profile: tests/test_timing.py; the edge notebook:
+tests/test_edge.py."""
 import functools
-import os
-from pathlib import Path
 
 import larq as lq
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import lab
-from lab import deploy, models, provenance
+from lab import deploy, edge, models, timing, tflite
 from lab.quantizers import LAB
 
 SMALL = dict(input_shape=(32, 32, 3), num_classes=10, width=0.0625)
@@ -18,7 +17,7 @@ PAPER_NETWORKS = ["xnornet", "birealnet", "quicknet", "reactnet"]
 
 
 def lce_predict(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
-    return deploy._interpreter(flatbuffer, 1, True).predict(x)
+    return timing.interpreter(flatbuffer, 1, True).predict(x)
 
 
 # --------------------------------------------------------------------------- an exactly computable LAB model
@@ -48,7 +47,7 @@ def test_fold_is_exact_in_keras_and_drops_only_the_greater_ops():
     assert 0 < ties.mean() < 0.5  # the tie rule (a zero difference gives -1) is exercised
     unfolded, folded = deploy.convert(model, fold=False), deploy.convert(model)
     # the folded graph has the unfolded one's ops less the GREATER before each LceQuantize (z + b' >= 0 fuses)
-    unfolded_ops, folded_ops = (deploy.op_list(fb)["node_type"].tolist() for fb in (unfolded, folded))
+    unfolded_ops, folded_ops = (tflite.op_list(fb)["node_type"].tolist() for fb in (unfolded, folded))
     assert unfolded_ops.count("GREATER") == 2 and [op for op in unfolded_ops if op != "GREATER"] == folded_ops
     expected = model.predict(x, verbose=0)
     np.testing.assert_array_equal(lab.fold(model).predict(x, verbose=0), expected)
@@ -70,7 +69,7 @@ def test_sizes_count_binary_weights_at_one_bit():
 def test_both_conversion_methods_give_the_same_graph():
     model = exact_lab_model()
     fast, slow = deploy.convert(model, method="graphdef"), deploy.convert(model, method="saved_model")
-    assert deploy.op_list(fast)["node_type"].tolist() == deploy.op_list(slow)["node_type"].tolist()
+    assert tflite.op_list(fast)["node_type"].tolist() == tflite.op_list(slow)["node_type"].tolist()
     x = np.random.default_rng(2).integers(-4, 5, (2, 12, 12, 4)).astype("float32")
     np.testing.assert_array_equal(lce_predict(fast, x), lce_predict(slow, x))
 
@@ -86,9 +85,9 @@ def converted(network: str, binarizer: str):
                          + [("labbnn", "lab")])
 def test_every_binary_conv_becomes_lce_bconv(network, binarizer):
     model, flatbuffer = converted(network, binarizer)
-    ops = deploy.op_list(flatbuffer)
+    ops = tflite.op_list(flatbuffer)
     binary = [layer.name for layer in models.binary_layers(model)]
-    assert (ops["node_type"] == deploy.BINARY_CONV_OP).sum() == len(binary) > 0
+    assert (ops["node_type"] == tflite.BINARY_CONV_OP).sum() == len(binary) > 0
     float_convs = ops[ops["node_type"] == "CONV_2D"]
     assert not any(name in layer.split("+") for layer in float_convs["layer"] for name in binary)
 
@@ -143,7 +142,7 @@ def test_convert_refuses_a_comparison_before_a_folded_labs_quantize(monkeypatch,
     for layer in model.layers:
         if isinstance(layer, lq.layers.QuantConv2D):
             layer.input_quantizer.strict = True
-    assert len(deploy.compared_quantizes(deploy.convert(model))) == 2
+    assert len(tflite.compared_quantizes(deploy.convert(model))) == 2
 
 
 def test_bad_arguments_raise_before_work():
@@ -152,52 +151,10 @@ def test_bad_arguments_raise_before_work():
     with pytest.raises(ValueError, match="method"):
         deploy.convert(exact_lab_model(), method="tflite")
     with pytest.raises(ValueError, match="runs"):
-        deploy.latency(b"", runs=0)
+        timing.latency(b"", runs=0)
     with pytest.raises(ValueError, match="variants"):
-        deploy.measure_network("birealnet", variants=["lab_unfolded"])
+        edge.measure_network("birealnet", variants=["lab_unfolded"])
     with pytest.raises(ValueError, match="networks"):
-        deploy.edge_latency(preset="smoke", networks=["alexnet"])
+        edge.edge_latency(preset="smoke", networks=["alexnet"])
     with pytest.raises(ValueError, match="^jobs"):
-        deploy.edge_latency(preset="smoke", jobs=0)
-
-
-# --------------------------------------------------------------------------- timing
-def test_latency_and_op_profile():
-    _, flatbuffer = converted("birealnet", "sign")
-    timing = deploy.latency(flatbuffer, runs=5, warmup=1)
-    assert timing["min_ms"] <= timing["median_ms"] <= timing["max_ms"] and timing["runs"] == 5
-    assert timing["host_cpu"] == provenance.cpu_model() and timing["threads"] == 1
-    assert timing["bconv_kernel"] == "indirect BGEMM"
-    longer = deploy.latency(flatbuffer, runs=5, warmup=1, min_seconds=0.2)  # a tiny graph: many more runs
-    assert longer["runs"] > 5 and longer["runs"] * longer["median_ms"] == pytest.approx(200, rel=0.5)
-    with pytest.raises(ValueError, match="min_seconds"):
-        deploy.latency(flatbuffer, min_seconds=-1)
-    profile = deploy.op_profile(flatbuffer, runs=2, warmup=1)
-    ops = deploy.op_list(flatbuffer)
-    assert list(profile.columns) == deploy.PROFILE_COLUMNS
-    assert profile["node_type"].tolist() == ops["node_type"].tolist()  # every op, in run order
-    assert (profile["avg_ms"] > 0).all() and profile["percent"].sum() == pytest.approx(100)
-
-
-# --------------------------------------------------------------------------- the notebook
-def test_notebook_runs_at_smoke_scale(tmp_path, monkeypatch):
-    import papermill
-
-    monkeypatch.setenv("LAB_RESULTS", str(tmp_path))
-    logs = Path(__file__).parent / "fixtures" / "oplogs"
-    papermill.execute_notebook(
-        str(provenance.REPO_ROOT / "notebooks" / "edge_latency.ipynb"), str(tmp_path / "out.ipynb"),
-        parameters=dict(preset="smoke", networks=["birealnet"], input_size=32, width=0.0625, runs=3,
-                        profile_runs=1, device_logs=str(logs), jobs=2),  # conversions in processes of a kernel
-        cwd=str(provenance.REPO_ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
-    out = tmp_path / "smoke" / "edge_latency"
-    for name in ("birealnet_sign.tflite", "birealnet_lab.tflite", "birealnet_lab_folded.tflite", "benchmark.sh",
-                 "deployment.csv", "lab_over_sign.csv", "host_op_profile.csv", "device_op_profile.csv",
-                 "fig6_host.svg", "fig6_device.svg"):
-        assert (out / name).exists(), name
-    import pandas as pd
-
-    table = pd.read_csv(out / "deployment.csv")
-    assert table["variant"].tolist() == ["sign", "LAB (unfolded)", "LAB (folded)"]
-    assert table["latency_ms_jetson_xavier_nx_paper"].tolist() == [72.5, 100.6, 100.6]
-    assert os.path.getsize(out / "birealnet_sign.tflite") == pytest.approx(table["tflite_file_mb"][0] * 2**20)
+        edge.edge_latency(preset="smoke", jobs=0)

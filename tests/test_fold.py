@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import lab
-from lab import deploy, models
+from lab import deploy, models, timing, tflite
 from lab.folding import lowered_bias
 from lab.quantizers import LAB, FoldedLAB
 
@@ -114,18 +114,18 @@ def test_folded_lab_equals_lab_on_engineered_ties(monotone):
 
 def lce_depthwise_output(flatbuffer: bytes, x: np.ndarray) -> np.ndarray:
     """What reaches the first LceQuantize: the graph's first DEPTHWISE_CONV_2D run on its own."""
-    ops = deploy.op_list(flatbuffer)["node_type"].tolist()
-    single = deploy._single_op_flatbuffer(deploy._unpack(flatbuffer), ops.index("DEPTHWISE_CONV_2D"))
-    return deploy._interpreter(single, 1, True).predict(x)
+    ops = tflite.op_list(flatbuffer)["node_type"].tolist()
+    single = tflite.single_op_flatbuffer(tflite.unpack(flatbuffer), ops.index("DEPTHWISE_CONV_2D"))
+    return timing.interpreter(single, 1, True).predict(x)
 
 
 @pytest.mark.parametrize("pad_values", [0.0, 1.0])
 def test_lce_folded_equals_unfolded_on_engineered_ties(pad_values):
     model, x = tie_model(pad_values, monotone=True), tie_inputs()
     folded_fb, unfolded_fb = deploy.convert(model), deploy.convert(model, fold=False)
-    assert "GREATER" not in deploy.op_list(folded_fb)["node_type"].tolist()
-    folded = [deploy._interpreter(folded_fb, 1, True).predict(x[i:i + 1]) for i in range(len(x))]
-    unfolded = [deploy._interpreter(unfolded_fb, 1, True).predict(x[i:i + 1]) for i in range(len(x))]
+    assert "GREATER" not in tflite.op_list(folded_fb)["node_type"].tolist()
+    folded = [timing.interpreter(folded_fb, 1, True).predict(x[i:i + 1]) for i in range(len(x))]
+    unfolded = [timing.interpreter(unfolded_fb, 1, True).predict(x[i:i + 1]) for i in range(len(x))]
     np.testing.assert_array_equal(np.concatenate(folded), np.concatenate(unfolded))
     np.testing.assert_array_equal(np.concatenate(folded), model.predict(x, verbose=0))
     # no -0.0 reaches LceQuantize (ARM packs the sign bit: -0.0 would give -1 where the rule says +1)
@@ -151,7 +151,7 @@ def test_a_tie_of_the_folded_form_is_plus_zero_and_gives_plus_one():
     flatbuffer = deploy.convert(model)
     z = lce_depthwise_output(flatbuffer, x)
     assert (z[0, 4, 4] == 0).all() and not np.signbit(z[0, 4, 4]).any()
-    np.testing.assert_array_equal(deploy._interpreter(flatbuffer, 1, True).predict(x), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(timing.interpreter(flatbuffer, 1, True).predict(x), model.predict(x, verbose=0))
 
 
 def test_lce_depthwise_accumulates_from_the_bias():
@@ -165,7 +165,7 @@ def test_lce_depthwise_accumulates_from_the_bias():
     layer.set_weights([kernel, f32([1.0])])
     ones = np.ones((1, 3, 3, 1), "float32")
     assert model.predict(ones, verbose=0)[0, 1, 1, 0] == 1.0
-    assert deploy._interpreter(deploy.convert(model), 1, True).predict(ones)[0, 1, 1, 0] == 0.0
+    assert timing.interpreter(deploy.convert(model), 1, True).predict(ones)[0, 1, 1, 0] == 0.0
 
 
 # ------------------------------------------------------------------ the five networks
@@ -239,8 +239,8 @@ def logits(model: tf.keras.Model) -> tf.keras.Model:
 
 def depthwise_biases(flatbuffer: bytes) -> dict[str, np.ndarray]:
     """The bias of every DEPTHWISE_CONV_2D of a converted graph, by the layer it came from (as stored)."""
-    fb = deploy._unpack(flatbuffer)
-    graph, ops = fb.subgraphs[0], deploy.op_list(flatbuffer)
+    fb = tflite.unpack(flatbuffer)
+    graph, ops = fb.subgraphs[0], tflite.op_list(flatbuffer)
     return {row.layer: np.frombuffer(bytes(fb.buffers[graph.tensors[graph.operators[row.run_order].inputs[2]]
                                                           .buffer].data), "<f4")
             for row in ops.itertuples() if row.node_type == "DEPTHWISE_CONV_2D"}
@@ -250,9 +250,9 @@ def depthwise_biases(flatbuffer: bytes) -> dict[str, np.ndarray]:
 def test_converted_network_matches_keras_and_keeps_the_lowered_biases(name):
     model, folded = network(name, masks(name)[0])
     flatbuffer = deploy.convert(logits(folded), fold=False)
-    assert "GREATER" not in deploy.op_list(flatbuffer)["node_type"].tolist()
+    assert "GREATER" not in tflite.op_list(flatbuffer)["node_type"].tolist()
     x = images()
-    interpreter = deploy._interpreter(flatbuffer, 1, True)
+    interpreter = timing.interpreter(flatbuffer, 1, True)
     lce = np.concatenate([interpreter.predict(x[i:i + 1]) for i in range(len(x))])
     keras = logits(model)(x, training=False).numpy()
     np.testing.assert_allclose(lce, keras, rtol=1e-5, atol=1e-5 * np.abs(keras).max())  # a flipped bit: ~0.1

@@ -8,6 +8,7 @@ import pytest
 from test_paths import absolute_paths
 from test_reproduce import require_chromium
 
+import lab.report
 from lab import reproduce
 
 NOTEBOOKS = reproduce.notebooks()
@@ -96,7 +97,7 @@ def _shown(path):
     for cell in book.cells:
         for output in cell.get("outputs", []):
             data = output.get("data", {})
-            if reproduce._chart_spec(data):
+            if lab.report._chart_spec(data):
                 counts["charts"] += 1
             elif "<table" in data.get("text/html", ""):
                 counts["tables"] += 1
@@ -110,7 +111,7 @@ def test_report_holds_every_notebook_and_its_outputs(executed, tmp_path):
     _, outcome = executed
     failed = {name: str(result) for name, result in outcome.items() if isinstance(result, Exception)}
     assert not failed, f"notebooks failed, the report would miss them: {failed}"
-    report = reproduce.build_report(list(outcome.values()), tmp_path / "report.html", title="smoke test")
+    report = lab.report.build_report(list(outcome.values()), tmp_path / "report.html", title="smoke test")
     shown = {name: _shown(path) for name, path in outcome.items()}
     for name, (counts, _) in shown.items():
         assert sum(counts.values()) >= 1, f"{name} shows nothing"
@@ -120,11 +121,11 @@ def test_report_holds_every_notebook_and_its_outputs(executed, tmp_path):
     missing = [name for name, (_, title) in shown.items() if title not in html.unescape(text)]
     assert not missing, f"the report lacks these notebooks: {missing}"
     total = {kind: sum(counts[kind] for counts, _ in shown.values()) for kind in ("charts", "tables", "images")}
-    assert reproduce.report_chart_count(report) == total["charts"]
+    assert lab.report.report_chart_count(report) == total["charts"]
     assert text.count('class="lab-chart-static"><svg') == total["charts"]
     assert text.count("<table") >= total["tables"]
     assert text.count("data:image/png;base64") >= total["images"]
     assert not re.search(r"<script[^>]*src=", text)
     require_chromium()  # the render check proper is in test_reproduce; here: every real chart draws
-    drawn = reproduce.offline_check(report)
+    drawn = lab.report.offline_check(report)
     assert drawn["static_left"] == 0 and drawn["rendered"] >= drawn["charts"]

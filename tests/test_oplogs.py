@@ -1,4 +1,4 @@
-"""Device op-profile logs: parsing both layouts of text and CSV, rejecting broken files, the benchmark script, Fig. 6.
+"""Device op-profile logs: parsing both layouts of text and CSV, rejecting broken files, the benchmark script.
 
 The fixtures follow TensorFlow's StatsCalculator output (tab-separated right-aligned fields in the text log, ", "
 in the CSV file; older TF with a [start] column) for an 8-op graph with known per-op times.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import charts, oplogs
+from lab import oplogs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oplogs"
 GOOD = ["text_current.log", "text_start_column.log", "csv_current.csv", "csv_start_column.csv"]
@@ -100,17 +100,3 @@ def test_benchmark_script_round_trip(tmp_path):
     assert "--graph=net_lab.tflite" in (tmp_path / "net_lab_t1.log").read_text()
     table = oplogs.read_logs(tmp_path)
     assert sorted(set(table["model"])) == ["net_lab_t1", "net_sign_t1"]
-
-
-def test_fig6_groups_small_ops():
-    profiles = oplogs.read_logs(FIXTURES)
-    grouped = charts.group_small_ops(profiles, min_share=0.05)
-    # GREATER (1.7 %), LceQuantize (1.1 %), ADD (2.4 %), MEAN (0.6 %) fall under OTHER; the sum is kept
-    assert sorted(grouped["node_type"].unique()) == sorted(["CONV_2D", "DEPTHWISE_CONV_2D", "LceBconv2d",
-                                                            "FULLY_CONNECTED", charts.OTHER])
-    assert grouped["avg_ms"].sum() == pytest.approx(profiles["avg_ms"].sum())
-    spec = charts.op_profile_chart(profiles, min_share=0.05).to_dict()
-    assert spec["mark"]["type"] == "bar" and spec["encoding"]["order"]["field"] == "run_order"
-    assert spec["encoding"]["y"]["field"] == "model" and spec["encoding"]["x"]["stack"] == "zero"
-    with pytest.raises(ValueError, match="min_share"):
-        charts.group_small_ops(profiles, min_share=1.5)

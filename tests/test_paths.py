@@ -46,10 +46,10 @@ import numpy as np
 import pandas as pd
 
 import lab.provenance
-import lab.train
+import lab.runs
 
 assert Path.cwd() == lab.provenance.REPO_ROOT, "the kernel runs in the repository root"
-run = lab.train.run_path("some-run")
+run = lab.runs.run_path("some-run")
 print("using its stored metrics", run, "in", lab.provenance.REPO_ROOT)
 print("numpy from", np.__file__, file=sys.stderr)
 warnings.warn_explicit("a library warning", UserWarning, np.__file__, 1)

@@ -280,7 +280,7 @@ def lce_ops(model):
     """Operator names of the LCE-converted model, in run order."""
     import larq_compute_engine as lce
 
-    from lab.deploy import op_list
+    from lab.tflite import op_list
 
     return op_list(lce.convert_keras_model(model))["node_type"].tolist()
 

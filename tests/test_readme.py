@@ -144,10 +144,10 @@ def test_readme_command_runs(checkout, command):
 
 def test_fetch_commands_reach_tfds(monkeypatch, tmp_path, capsys):
     """The two TFDS fetch commands, as written, with the download stood in (FOLDER: a scratch folder)."""
-    from lab import data
+    from lab import data, sources
 
     asked = []
-    monkeypatch.setattr(data, "fetch_tfds", lambda *args: asked.append(args) or "prepared")
+    monkeypatch.setattr(sources, "fetch_tfds", lambda *args: asked.append(args) or "prepared")
     for command in (".venv/bin/python -m lab.data fetch imagenette",
                     ".venv/bin/python -m lab.data fetch imagenet2012 --manual-dir FOLDER"):
         assert isinstance(COMMANDS[command], Elsewhere)

@@ -1,6 +1,5 @@
-"""The batch runner and its offline report, on tiny stand-in notebooks (no training: seconds, not minutes); the
-tables' fingerprinted reuse of converted graphs and latencies at the deployment shape, on stand-in runs and
-graphs."""
+"""The batch runner and its offline report, on tiny stand-in notebooks (no training: seconds, not minutes). The
+tables, their runs and charts are tested in test_tables.py."""
 import json
 import os
 import re
@@ -8,6 +7,7 @@ import re
 import nbformat
 import pytest
 
+import lab.report
 from lab import reproduce
 
 CHART_CODE = """
@@ -71,11 +71,12 @@ def test_invalid_jobs_raises_before_anything_is_written(results, jobs):
     assert not results.exists()
 
 
-def test_invalid_preset_raises_before_anything_is_written(results):
+def test_invalid_preset_raises_before_anything_is_written(results, capsys):
     with pytest.raises(ValueError, match="preset.*smoke"):
         reproduce.reproduce(preset="laptop")
-    with pytest.raises(ValueError, match="preset"):
+    with pytest.raises(SystemExit) as error:
         reproduce.main(["--preset", "laptop"])
+    assert error.value.code == 2 and "error: preset: must be one of" in capsys.readouterr().err
     assert not results.exists()
 
 
@@ -135,7 +136,7 @@ def test_report_is_self_contained(report):
     text = report.read_text()
     assert not re.search(r"<script[^>]*src=|<link[^>]*href=\"https?:", text), "report loads something from outside"
     assert "window.vegaEmbed" in text  # the inlined Vega bundle
-    assert reproduce.report_chart_count(report) == 2  # lab's chart and altair's own one
+    assert lab.report.report_chart_count(report) == 2  # lab's chart and altair's own one
     assert text.count('class="lab-chart-static"><svg') == 2  # each with a static SVG underneath
     assert text.count("data:image/png;base64") >= 1  # the matplotlib figure, embedded
     assert "<table" in text  # the DataFrame
@@ -152,9 +153,9 @@ def test_chart_specs_survive_into_the_report(report):
 
 def require_chromium():
     """Skip where headless Chromium is absent, except in CI (``CI=true``; .ci/run installs it): there, fail."""
-    if reproduce.CHROMIUM.exists():
+    if lab.report.CHROMIUM.exists():
         return
-    message = f"{reproduce.CHROMIUM} is absent: the offline render check needs headless Chromium (apt-get install " \
+    message = f"{lab.report.CHROMIUM} is absent: the offline render check needs headless Chromium (apt-get install " \
               "chromium)"
     if os.environ.get("CI") == "true":
         pytest.fail(message + "; CI must check that the report renders")
@@ -163,7 +164,7 @@ def require_chromium():
 
 def test_report_renders_every_chart_offline(report):
     require_chromium()
-    drawn = reproduce.offline_check(report)
+    drawn = lab.report.offline_check(report)
     assert drawn["charts"] == 2
     assert drawn["static_left"] == 0, "a chart's script failed: its static fallback is still there"
     assert drawn["rendered"] >= drawn["charts"]
@@ -174,100 +175,7 @@ def test_offline_check_says_when_chromium_is_missing(tmp_path):
     page = tmp_path / "r.html"
     page.write_text("<html></html>")
     with pytest.raises(FileNotFoundError, match="chromium"):
-        reproduce.offline_check(page, chromium=tmp_path / "no-chromium")
-
-
-
-PRESET = {"train": {"dataset": "digits", "seed": 0}, "models": ["xnornet", "birealnet", "labbnn"],
-          "ablation_model": "birealnet", "ablation_masks": ["0000", "1111", "1011"], "seeds": [0]}
-
-
-@pytest.fixture
-def preset(monkeypatch):
-    from lab import presets
-
-    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, PRESET))
-    return "smoke"
-
-
-def test_planned_runs_are_shared_between_tables(preset):
-    from lab import tables
-
-    labels = [run.label for run in tables.planned_runs(preset)]
-    # Fig. 1 and Table A first; Table B's 0000 / 1111 are Table A's sign / LAB runs; then the new ones in order.
-    assert labels == ["birealnet sign (seed 0)", "birealnet lab (seed 0)", "xnornet sign (seed 0)",
-                      "xnornet lab (seed 0)", "birealnet lab 1011 (seed 0)", "birealnet niblack (seed 0)",
-                      "birealnet sauvola (seed 0)", "labbnn lab (seed 0)"]
-    only_b = tables.planned_runs(preset, notebooks=["ablation_lab_blocks", "edge_latency"])
-    assert [run.overrides for run in only_b] == [
-        {"model": "birealnet", "binarizer": "sign", "seed": 0}, {"model": "birealnet", "binarizer": "lab", "seed": 0},
-        {"model": "birealnet", "binarizer": "lab", "lab_blocks": "1011", "seed": 0}]
-
-
-@pytest.mark.parametrize("call, match", [
-    (lambda t, p: t.table_b_runs(p, ["101"]), "masks"),
-    (lambda t, p: t.table_a_runs(p, ["resnet"]), "models"),
-    (lambda t, p: t.comparison_runs(p, "birealnet", ["otsu"]), "binarizers"),
-    (lambda t, p: t.comparison_runs(p, "vgg"), "model"),
-])
-def test_bad_table_arguments_raise(preset, call, match):
-    from lab import tables
-
-    with pytest.raises(ValueError, match=match):
-        call(tables, preset)
-
-
-def test_versus_paper_puts_published_numbers_beside_ours():
-    import pandas as pd
-
-    from lab import paper, tables
-
-    ours = pd.DataFrame({"mask": ["1011", "0000"], "top1": [30.0, 20.0], "top5": [60.0, 50.0],
-                         "deploy_host_latency_ms": [1.5, 1.0], "deploy_size_mb": [0.02, 0.01]})
-    table = ours.merge(paper.table_b().add_prefix("paper_").rename(columns={"paper_mask": "mask"}), on="mask")
-    long = tables.versus_paper(table).set_index(["source", "mask"])
-    assert long.loc[(tables.OURS, "1011"), "latency_ms"] == 1.5
-    assert long.loc[(tables.PAPER, "1011"), ["top1", "latency_ms", "size_mb"]].tolist() == [58.4, 75.3, 4.64]
-    assert long.loc[(tables.PAPER, "0000"), "top5"] != long.loc[(tables.PAPER, "0000"), "top5"]  # not published
-
-
-def test_paper_numbers_are_the_published_ones():
-    from lab import paper
-
-    a, b = paper.table_a(), paper.table_b()
-    assert len(a) == 8 and set(a["binarizer"]) == {"sign", "lab"}
-    assert a.set_index(["model", "binarizer"]).loc[("birealnet", "lab"), "top1"] == 59.1
-    assert sorted(b["mask"]) == sorted(f"{i:04b}" for i in range(16))
-    assert b.set_index("mask").loc["0001"].tolist() == [55.9, 41.4, 4.54]
-    assert paper.LAB_BNN["top1"] == 62.4 and paper.LAB_BNN["size_mb"] == 4.62
-
-
-def test_seeds_repeat_the_tables_and_ablation_seeds_table_b(monkeypatch):
-    from lab import presets, tables
-
-    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, "seeds": [0, 1],
-                                                                           "ablation_seeds": [0]}))
-    assert [run.label for run in tables.table_a_runs("smoke", ["xnornet"])] == [
-        "xnornet sign (seed 0)", "xnornet sign (seed 1)", "xnornet lab (seed 0)", "xnornet lab (seed 1)"]
-    assert [run.seed for run in tables.table_b_runs("smoke")] == [0, 0, 0]
-    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, "seeds": [3, 4]}))
-    assert [run.seed for run in tables.table_b_runs("smoke")] == [3, 4] * 3  # without ablation_seeds: the seeds
-
-
-def test_bars_draw_the_seed_range_of_our_runs():
-    import pandas as pd
-
-    from lab import figures, tables
-
-    ours = pd.DataFrame({"name": ["a-sign", "a-lab"], "model": ["birealnet"] * 2, "binarizer": ["sign", "lab"],
-                         "top1": [70.0, 72.0], "top5": [98.0, 99.0], "deploy_host_latency_ms": [0.3, 0.4],
-                         "deploy_size_mb": [0.1, 0.2], "top1_min": [69.0, 71.0], "top1_max": [71.0, 73.0],
-                         "paper_top1": [54.4, 59.1]})
-    long = tables.versus_paper(ours)
-    assert long.query("source == @tables.PAPER")["top1_max"].isna().all()
-    marks = [layer["mark"] for layer in figures.bars(long).to_dict()["spec"]["layer"]]
-    assert [m["type"] if isinstance(m, dict) else m for m in marks] == ["bar", "rule"]
-    assert len(figures.bars(long, y="top5").to_dict()["spec"]["layer"]) == 1  # no range for top-5
+        lab.report.offline_check(page, chromium=tmp_path / "no-chromium")
 
 
 def test_parallel_training_trains_and_converts_every_run(results, capfd):
@@ -276,9 +184,9 @@ def test_parallel_training_trains_and_converts_every_run(results, capfd):
     import json
     import os
 
-    from lab import tables
+    from lab import plans
 
-    planned = tables.planned_runs("smoke", notebooks=["binarization"])
+    planned = plans.planned_runs("smoke", notebooks=["binarization"])
     metrics = reproduce.train_runs("smoke", ["binarization"], jobs=2)
     out = capfd.readouterr().out
     assert [m["run_id"].split("-")[:2] for m in metrics] == [[r.model, r.binarizer] for r in planned]
@@ -297,294 +205,6 @@ def test_a_failing_run_in_a_worker_stops_the_batch_naming_it(results):
     (results / "runs").write_text("a file where the runs folder should be")
     with pytest.raises(RuntimeError, match=r"run birealnet (sign|lab) \(seed 0\) failed"):
         reproduce.train_runs("smoke", ["binarization"], jobs=2)
-
-
-def test_published_figures_say_which_scale_machine_and_code_made_them():
-    import altair as alt
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lab import figures, provenance
-
-    chart = alt.Chart(alt.Data(values=[{"x": 1}])).mark_point().encode(x="x:Q").properties(
-        title=alt.TitleParams("Table A", fontSize=9))
-    title = figures.stamp(chart, "cpu").to_dict()["title"]
-    assert title["text"] == "Table A" and title["fontSize"] == 9  # the chart's own title kept
-    assert title["subtitle"].startswith("ours: preset cpu on ") and provenance.cpu_model() in title["subtitle"]
-    assert provenance.git_commit()[:7] in title["subtitle"]
-    figure, _ = plt.subplots()
-    assert [t.get_text() for t in figures.stamp(figure, "smoke").texts] == [figures.origin("smoke")]
-    plt.close(figure)
-
-
-def test_table_runs_take_list_parameters_as_text(preset):
-    from lab import tables
-
-    assert [r.lab_blocks for r in tables.table_b_runs(preset, '["0000", "1011"]')] == [None, "1011"]
-    assert [r.model for r in tables.table_a_runs(preset, "xnornet")] == ["xnornet", "xnornet"]
-    assert [r.binarizer for r in tables.comparison_runs(preset, "birealnet", "sign,lab")] == ["sign", "lab"]
-
-
-# --------------------------------------------------------------------------------------------- fingerprinted reuse
-class StandInRun:
-    """A trained run on disk and stand-ins for the fold and LCE conversion, counting conversions."""
-
-    def __init__(self, root, monkeypatch):
-        import lab
-        from lab import deploy, train
-
-        self.folder = root / "runs" / "r1"
-        self.folder.mkdir(parents=True)
-        (self.folder / "model.weights.h5").write_bytes(b"weights")
-        self.set_run_fingerprint({"code": {"lab/train.py": "t1"}, "packages": {}})
-        self.conversions = 0
-        monkeypatch.setattr(train, "load_model", lambda run_id: "net")
-        monkeypatch.setattr(lab, "fold", lambda net: net)
-        monkeypatch.setattr(deploy, "convert", self.convert)
-        monkeypatch.setattr(deploy, "sizes", lambda net, flatbuffer: {"deployed_size_mb": 1.0,
-                                                                      "tflite_file_mb": len(flatbuffer) / 2 ** 20})
-
-    def set_run_fingerprint(self, recorded):
-        (self.folder / "metrics.json").write_text(json.dumps({"top1": 0.5, "fingerprint": recorded}))
-
-    def convert(self, net, fold):
-        self.conversions += 1
-        return f"graph {self.conversions}".encode()
-
-
-@pytest.fixture
-def trained(results, monkeypatch):
-    monkeypatch.delenv("LAB_KEEP_STALE", raising=False)
-    return StandInRun(results, monkeypatch)
-
-
-def _change(monkeypatch, source="lab/folding.py"):
-    """Make ``source`` hash differently from now on, as an edit of it would."""
-    from lab import fingerprint
-
-    real = fingerprint.code_hashes
-    monkeypatch.setattr(fingerprint, "code_hashes", lambda paths, *a: {
-        path: ("edited" if path == source else digest) for path, digest in real(paths, *a).items()})
-
-
-def test_a_trained_run_is_converted_once_while_its_fingerprint_holds(trained, monkeypatch, capsys):
-    from lab import tables
-
-    first = tables.convert_run("r1")
-    assert tables.convert_run("r1") == first and trained.conversions == 1
-    graph = json.loads((trained.folder / "sizes.json").read_text())["fingerprint"]
-    assert "lab/folding.py" in graph["code"] and graph["run"] == {"code": {"lab/train.py": "t1"}, "packages": {}}
-    _change(monkeypatch)
-    tables.convert_run("r1")
-    assert trained.conversions == 2
-    assert "r1: stale: lab/folding.py changed since this graph was converted; redoing it" in capsys.readouterr().out
-
-
-def test_a_retrained_run_is_converted_again(trained, capsys):
-    from lab import tables
-
-    tables.convert_run("r1")
-    trained.set_run_fingerprint({"code": {"lab/train.py": "t2"}, "packages": {}})
-    (trained.folder / "model.weights.h5").write_bytes(b"new weights")
-    tables.convert_run("r1")
-    assert trained.conversions == 2
-    assert re.search(r"r1: stale: run: lab/train.py changed; weights: '\w+' -> '\w+' since this graph", capsys
-                     .readouterr().out)
-
-
-# --------------------------------------------------------------------------------------------- deployment shape
-LATENCY = {"sign": 2.0, "lab": 3.0, "niblack": 5.0}  # stand-in host latency (ms) per binarizer
-SIZE = {"sign": 4.0, "lab": 5.0, "niblack": 4.0}  # stand-in deployed size (MiB)
-
-
-class StandInGraphs:
-    """Stand-ins for building, converting, sizing and timing graphs at the deployment shape; ``events`` lists the
-    conversions and timing calls in order."""
-
-    def __init__(self, monkeypatch):
-        from lab import deploy
-
-        self.events = []
-        monkeypatch.setattr(deploy, "build_network", lambda model, **kw: (model, kw["binarizer"], kw["lab_blocks"],
-                                                                          kw["input_shape"]))
-        monkeypatch.setattr(deploy, "convert", self.convert)
-        monkeypatch.setattr(deploy, "sizes", lambda net, flatbuffer: {"deployed_size_mb": SIZE[net[1]],
-                                                                      "tflite_file_mb": 2 * SIZE[net[1]]})
-        monkeypatch.setattr(deploy, "compare_latency", self.compare_latency)
-
-    def convert(self, net, fold):
-        self.events.append(("convert", net[:3]))
-        return repr(net).encode()
-
-    def compare_latency(self, flatbuffers, **settings):
-        self.events.append(("time", [graph.name for graph in flatbuffers]))
-        return {graph: {"median_ms": LATENCY[graph.binarizer], "host_cpu": "stand-in cpu", "runs": settings["runs"],
-                        "threads": settings["threads"]} for graph in flatbuffers}
-
-    def count(self, kind):
-        return sum(event[0] == kind for event in self.events)
-
-
-@pytest.fixture
-def graphs(results, monkeypatch):
-    monkeypatch.delenv("LAB_KEEP_STALE", raising=False)
-    return StandInGraphs(monkeypatch)
-
-
-def _graphs():
-    from lab.deployment import Graph
-
-    return [Graph("birealnet", "sign"), Graph("birealnet", "lab"), Graph("birealnet", "lab", "1011")]
-
-
-def test_graphs_are_converted_first_then_timed_together_interleaved(graphs, capsys):
-    from lab import deployment, tables
-
-    where = deployment.Shape((32, 32, 3), 0.0625, 10)
-    figures = deployment.measure(_graphs(), where, jobs=1)
-    kinds = [event[0] for event in graphs.events]
-    assert kinds == ["convert"] * 3 + ["time"]  # every conversion before any timing
-    assert graphs.events[-1][1] == ["birealnet-sign", "birealnet-lab", "birealnet-lab-1011"]  # one interleaved call
-    assert figures[deployment.Graph("birealnet", "lab")] == {"deploy_size_mb": 5.0, "deploy_tflite_mb": 10.0,
-                                                           "deploy_host_latency_ms": 3.0}
-    out = capsys.readouterr().out
-    assert "graph 3/3 converted: birealnet lab 1011 (32x32x3)" in out
-    folder = where.folder / "birealnet-lab-1011"
-    assert {p.name for p in folder.iterdir()} == {"model.tflite", "sizes.json", "latency.json"}
-    latency = json.loads((folder / "latency.json").read_text())
-    assert latency["fingerprint"] == deployment.latency_fingerprint(folder / "model.tflite")
-    graph = json.loads((folder / "sizes.json").read_text())["fingerprint"]
-    assert "lab/models/__init__.py" in graph["code"] and (graph["input_shape"], graph["lab_blocks"]) == (
-        [32, 32, 3], "1011")
-
-
-def test_a_cached_graph_and_latency_are_reused_while_fresh_and_redone_when_stale(graphs, monkeypatch, capsys):
-    from lab import deployment
-
-    where = deployment.Shape((224, 224, 3), 1.0, 1000)
-    assert where.folder.name == "deploy224"
-    first = deployment.measure(_graphs(), where)
-    assert deployment.measure(_graphs(), where) == first
-    assert (graphs.count("convert"), graphs.count("time")) == (3, 1)
-    assert "stale" not in capsys.readouterr().out
-    _change(monkeypatch, "lab/models/birealnet.py")
-    deployment.measure(_graphs(), where)
-    assert (graphs.count("convert"), graphs.count("time")) == (6, 1)  # same graph bytes: latencies still hold
-    out = capsys.readouterr().out
-    assert "birealnet lab 1011: stale: lab/models/birealnet.py changed since this graph was converted; redoing it" \
-        in out
-    monkeypatch.setattr("lab.tables.LATENCY_RUNS", {"runs": 50, "warmup": 3, "threads": 1, "min_seconds": 0.5})
-    deployment.measure(_graphs(), where)
-    assert (graphs.count("convert"), graphs.count("time")) == (6, 2)
-    assert "birealnet sign: stale: timing: runs: 20 -> 50 since this latency was timed; redoing it" in \
-        capsys.readouterr().out
-
-
-def test_a_sign_graph_asked_for_unfolded_is_the_folded_one(graphs, capsys):
-    from lab import deployment
-
-    where = deployment.Shape((32, 32, 3), 0.0625, 10)
-    deployment.measure([deployment.Graph("birealnet", "sign")], where, jobs=1)
-    unfolded = deployment.Graph("birealnet", "sign", fold=False)  # the edge study's "sign" variant
-    assert unfolded == deployment.Graph("birealnet", "sign")
-    deployment.measure([unfolded], where, jobs=1)
-    assert graphs.count("convert") == 1 and "stale" not in capsys.readouterr().out
-
-
-def test_keep_stale_keeps_a_stale_graph_and_says_so(graphs, monkeypatch, capsys):
-    from lab import deployment
-
-    where = deployment.Shape((32, 32, 3), 0.0625, 10)
-    before = deployment.measure(_graphs()[:1], where)
-    _change(monkeypatch)
-    monkeypatch.setenv("LAB_KEEP_STALE", "1")
-    (kept,) = deployment.measure(_graphs()[:1], where).values()
-    assert graphs.count("convert") == 1 and kept.pop("stale") == ["graph: lab/folding.py changed"]
-    assert kept == next(iter(before.values()))
-    assert "lab/folding.py changed since this graph was converted; kept (LAB_KEEP_STALE=1)" in capsys.readouterr().out
-
-
-def _trained_runs(monkeypatch, stale_lab=False):
-    from lab import train
-
-    monkeypatch.setattr(train, "run", lambda preset, **o: {
-        "top1": 0.5 if o["binarizer"] == "sign" else 0.6, "top5": 0.9, "run_id": f"{o['model']}-{o['binarizer']}",
-        **({"stale": ["lab/quantizers.py changed"]} if stale_lab and o["binarizer"] == "lab" else {})})
-
-
-def test_tables_carry_the_deployment_shape_columns_and_their_ratios(graphs, preset, monkeypatch):
-    from lab import tables
-
-    _trained_runs(monkeypatch)
-    monkeypatch.setattr(tables, "write_graphs", lambda table, folder: None)  # no trained graphs here
-    table = tables.table_a(preset=preset, models=["birealnet"]).set_index("binarizer")
-    assert table.loc["lab", ["top1", "top5", "seeds", "top1_min", "top1_max", "run_ids"]].tolist() == [
-        60.0, 90.0, 1, 60.0, 60.0, "birealnet-lab"]  # the trained runs' accuracy
-    assert table.loc["lab", ["deploy_size_mb", "deploy_tflite_mb", "deploy_host_latency_ms"]].tolist() == [
-        5.0, 10.0, 3.0]
-    ours = table["deploy_host_latency_ms"]
-    assert table["latency_ratio"].tolist() == [1.0, ours["lab"] / ours["sign"]]
-    assert table.loc["lab", "size_ratio"] == table.loc["lab", "deploy_size_mb"] / table.loc["sign", "deploy_size_mb"]
-    assert table.loc["lab", "paper_latency_ratio"] == pytest.approx(100.6 / 72.5)
-    assert table.loc["lab", "paper_size_ratio"] == pytest.approx(4.65 / 4.18)
-    folder = tables.out_dir(preset, "table_lab_vs_sign")
-    params = json.loads((folder / "table_a.provenance.json").read_text())["provenance"]["params"]
-    assert params["deployment"]["shape"] == "224x224x3, width 1, 1000 classes"
-    assert params["deployment"]["runs"] >= 20 and params["deployment"]["threads"] == 1
-    assert "at the deployment shape** 224x224x3, width 1, 1000 classes" in (folder / "table_a.md").read_text()
-
-
-def test_table_b_ratios_are_relative_to_mask_0000(graphs, preset, monkeypatch):
-    from lab import tables
-
-    _trained_runs(monkeypatch)
-    monkeypatch.setattr(tables, "write_graphs", lambda table, folder: None)
-    table = tables.table_b(preset=preset, masks=["0000", "1011"]).set_index("mask")
-    assert table["latency_ratio"].tolist() == [1.0, 1.5]
-    assert table.loc["1011", "paper_latency_ratio"] == pytest.approx(75.3 / 54.6)
-    assert table.loc["1011", "paper_size_ratio"] == pytest.approx(4.64 / 4.20)
-
-
-def test_measure_averages_seeds_and_keeps_their_range(graphs, preset, monkeypatch):
-    from lab import tables, train
-
-    top1 = {0: 0.5, 1: 0.7}
-    monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["seed"]], "top5": 0.9,
-                                                            "run_id": f"r{o['seed']}"})
-    table = tables.measure([tables.Run("xnornet", "sign", seed=s) for s in (0, 1)], preset)
-    row = table.iloc[0]
-    assert (row["top1"], row["top1_min"], row["top1_max"], row["seeds"]) == pytest.approx((60.0, 50.0, 70.0, 2))
-    assert row["run_ids"] == "r0 r1" and row["deploy_host_latency_ms"] == 2.0
-    assert graphs.count("convert") == 1  # seeds share one graph
-
-
-def _comparison_table(preset, monkeypatch, stale_run):
-    """binarizers.md / .provenance.json of a sign-vs-LAB comparison whose LAB run is kept stale when ``stale_run``."""
-    from lab import tables
-
-    _trained_runs(monkeypatch, stale_lab=stale_run)
-    table = tables.binarizer_comparison(preset=preset, binarizers=["sign", "lab"])
-    folder = tables.out_dir(preset, "binarizer_comparison")
-    return table, (folder / "binarizers.md").read_text(), json.loads(
-        (folder / "binarizers.provenance.json").read_text())["provenance"]["params"]
-
-
-def test_a_table_built_from_stale_inputs_says_so(graphs, preset, monkeypatch):
-    from lab import tables
-
-    table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=True)
-    reasons = "run: lab/quantizers.py changed"
-    assert table.set_index("binarizer")["stale"].to_dict() == {"sign": "", "lab": reasons}
-    assert tables.STALE_NOTE in markdown and reasons in markdown
-    assert params["stale"] == {"birealnet-lab": reasons}
-
-
-def test_a_table_with_fresh_inputs_has_no_stale_note(graphs, preset, monkeypatch):
-    table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=False)
-    assert "stale" not in table and "stale" not in markdown.lower() and "stale" not in params
-    assert table.set_index("binarizer").loc["lab", "latency_ratio"] == 1.5
 
 
 def test_batch_times_are_written_phase_by_phase_with_trained_and_reused_runs(tmp_path):

@@ -1,7 +1,6 @@
-"""lab.train: schedules, parameter checks, and the reliability of real (tiny) training runs in subprocesses:
+"""lab.train: parameter checks, presets, the CLI, and the reliability of real (tiny) training runs in subprocesses:
 kill-and-resume, parallel runs, determinism, a mirrored strategy on two logical CPUs, the papermill notebook."""
 import json
-import math
 import os
 import signal
 import subprocess
@@ -11,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import fingerprint, presets, train
+from lab import fingerprint, loop, presets, runs, train
 from lab.provenance import REPO_ROOT
 
 # The cheapest real run: XNOR-Net (the fastest to trace) with its sign baseline on digits, 2 batches per epoch.
@@ -35,42 +34,6 @@ def finish(process, timeout=240):
 
 def metrics_of(out):
     return [json.loads(line.split(" ", 1)[1]) for line in out.splitlines() if line.startswith("METRICS ")]
-
-
-# --------------------------------------------------------------------------------------------------- schedules
-def lr(schedule, step):
-    return float(schedule(step))
-
-
-def test_linear_decay_spans_the_actual_run():
-    s = train.schedule_for("birealnet", epochs=3, steps_per_epoch=10)  # 2.5e-3 -> 1e-6 over 30 steps
-    assert lr(s, 0) == pytest.approx(2.5e-3)
-    assert lr(s, 15) == pytest.approx(1e-6 + (2.5e-3 - 1e-6) / 2)
-    assert lr(s, 30) == pytest.approx(1e-6) and lr(s, 300) == pytest.approx(1e-6)
-
-
-def test_xnornet_steps_at_published_epochs():
-    s = train.schedule_for("xnornet", epochs=60, steps_per_epoch=7)
-    for epoch, factor in [(0, 1), (18, 1), (19, 0.5), (29, 0.5), (30, 0.1), (44, 0.05), (53, 0.01), (59, 0.01)]:
-        assert lr(s, epoch * 7) == pytest.approx(1e-4 * factor), epoch
-    half = train.schedule_for("xnornet", epochs=30, steps_per_epoch=7)  # same shape, half as long
-    assert lr(half, 9 * 7) == pytest.approx(1e-4) and lr(half, 10 * 7) == pytest.approx(0.5e-4)
-
-
-def test_quicknet_warmup_then_cosine():
-    s = train.schedule_for("quicknet", epochs=120, steps_per_epoch=10)  # 5 warm-up epochs = 50 steps
-    assert lr(s, 0) == pytest.approx(2.5e-3 / 50) and lr(s, 49) == pytest.approx(2.5e-3)
-    middle = 50 + (1200 - 50) / 2
-    assert lr(s, middle) == pytest.approx(2.5e-3 * 0.5 * (1 + math.cos(math.pi / 2)), abs=1e-6)
-    assert lr(s, 1200) == pytest.approx(0, abs=1e-9)
-    short = train.schedule_for("quicknet", epochs=12, steps_per_epoch=10)  # warm-up keeps its 5/120 share
-    assert short.warmup_steps == 5
-
-
-def test_overrides_replace_the_recipe():
-    s = train.schedule_for("birealnet", epochs=2, steps_per_epoch=5, learning_rate=0.1, lr_schedule="constant",
-                           warmup_epochs=1)
-    assert [round(lr(s, i), 6) for i in (0, 4, 5, 9)] == [0.02, 0.1, 0.1, 0.1]
 
 
 # --------------------------------------------------------------------------------------------------- parameters
@@ -113,6 +76,23 @@ def test_cli_set_accumulates_and_refuses_unknown_or_repeated_keys(monkeypatch, c
     assert len(calls) == 1  # nothing trained on a bad command line
 
 
+def test_run_takes_overrides_as_a_mapping_or_its_text_and_refuses_a_key_given_twice(monkeypatch, results_root):
+    """A notebook's ``overrides`` parameter as papermill's -p passes it (YAML text) or -y / -f do (a mapping)."""
+    calls = []
+    monkeypatch.setattr(train, "train", lambda **kw: calls.append(kw))
+    for overrides in ("{epochs: 2, width: 0.5}", '{"epochs": 2, "width": 0.5}', {"epochs": 2, "width": 0.5}):
+        train.run("smoke", model="xnornet", overrides=overrides)
+        assert (calls[-1]["model"], calls[-1]["epochs"], calls[-1]["width"]) == ("xnornet", 2, 0.5), overrides
+    with pytest.raises(ValueError, match=r"^overrides: must be free of the parameters given on their own, got "
+                                         r"\['seed'\]"):
+        train.run("smoke", model="xnornet", seed=1, overrides="{seed: 2}")
+    with pytest.raises(ValueError, match="^overrides: must be a mapping"):
+        train.run("smoke", model="xnornet", overrides="[1, 2]")
+    with pytest.raises(ValueError, match=r"^overrides: unknown training parameters \['epoch'\]"):
+        train.run("smoke", model="xnornet", overrides="{epoch: 2}")
+    assert len(calls) == 3 and not results_root.exists()
+
+
 def test_run_layers_recipe_preset_per_model_and_overrides(monkeypatch):
     calls = []
     monkeypatch.setattr(train, "train", lambda **kw: calls.append(kw))
@@ -135,11 +115,24 @@ def test_lab_with_no_lab_stage_is_the_sign_run():
 def test_default_run_id_is_readable_and_parameter_specific():
     def run_id(**kw):
         params = {**train.train.__kwdefaults__, **TINY, "model": "birealnet", **kw}
-        return train.default_run_id(train.check_params(params))
+        return runs.default_run_id(train.check_params(params))
 
     assert run_id(binarizer="lab", width=0.25).startswith("birealnet-lab-1111-w0.25-digits-s0-")
     assert run_id().startswith("birealnet-sign-w0.0625-digits-s0-")
     assert run_id(epochs=2) != run_id() and run_id(verbose=0) == run_id()
+
+
+def test_run_fingerprint_covers_every_module_that_trains():
+    """Every `lab` module that training imports is in `lab.fingerprint.RUN_CODE` (so an edit of it makes finished runs
+    stale), but for those that only book-keep or name things: an edit of them cannot change a trained number."""
+    script = ("import sys, lab.train, lab.loop\n"
+              "for name, module in sys.modules.items():\n"
+              "    if name == 'lab' or name.startswith('lab.'): print('MODULE', module.__file__)")
+    loaded = {os.path.relpath(line.split(" ", 1)[1], REPO_ROOT) for line in finish(python(script)).splitlines()
+              if line.startswith("MODULE ")}
+    bookkeeping = {"lab/__init__.py", "lab/fingerprint.py", "lab/provenance.py", "lab/validate.py", "lab/presets.py",
+                   "lab/paper.py"}
+    assert loaded - set(fingerprint.code_hashes(fingerprint.RUN_CODE)) - bookkeeping == set()
 
 
 # --------------------------------------------------------------------------------------------------- real runs
@@ -147,10 +140,10 @@ def test_identical_runs_give_identical_metrics_and_finished_runs_are_reused(resu
     script = (TRAIN_SCRIPT.rsplit(";", 1)[0] + "; kw = json.loads(sys.argv[1])\n"
               "for run_id in ('a', 'b', 'a'): print('METRICS', json.dumps(train.train(**kw, run_id=run_id)))\n"
               # The stored weights, rebuilt by load_model, score what metrics.json says.
-              "import numpy as np; from lab import data\n"
+              "import numpy as np; from lab import data, runs\n"
               "val = data.load('digits', split='validation', limit=kw['validation_examples'])\n"
               "x, y = map(np.concatenate, zip(*val.dataset.as_numpy_iterator()))\n"
-              "top1 = float(np.mean(train.load_model('a').predict(x, verbose=0).argmax(-1) == y))\n"
+              "top1 = float(np.mean(runs.load_model('a').predict(x, verbose=0).argmax(-1) == y))\n"
               "print('METRICS', json.dumps({'reloaded_top1': top1}))")
     kw = {**TINY, "binarizer": "lab"}  # LAB's custom gradient in the loop
     out = finish(python(script, json.dumps(kw)))
@@ -170,8 +163,8 @@ def test_identical_runs_give_identical_metrics_and_finished_runs_are_reused(resu
 
 
 def weights_of(run_id):
-    """The trained network's variables, as :func:`lab.train.load_model` rebuilds it, in the model's order."""
-    return [w.numpy() for w in train.load_model(run_id).weights]
+    """The trained network's variables, as :func:`lab.runs.load_model` rebuilds it, in the model's order."""
+    return [w.numpy() for w in runs.load_model(run_id).weights]
 
 
 def latest_checkpoint(folder):
@@ -189,7 +182,7 @@ def test_run_killed_anywhere_ends_as_the_uninterrupted_run(results_root):
     killed, folder = json.dumps({**kw, "run_id": "killed"}), results_root / "runs" / "killed"
     outs = []
     for kill_at in ("2:batch", "3:checkpoint", "4:history"):
-        process = python(TRAIN_SCRIPT, killed, env={train.KILL_AT_ENV: kill_at})
+        process = python(TRAIN_SCRIPT, killed, env={loop.KILL_AT_ENV: kill_at})
         outs.append(process.communicate(timeout=240)[0])
         assert process.returncode == -signal.SIGKILL, outs[-1][-3000:]
         assert not (folder / "metrics.json").exists()

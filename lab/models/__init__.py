@@ -15,14 +15,14 @@ from lab.models.common import BINARIZERS, MIN_INPUT_SIDE, SMALL_INPUT_BELOW, Bin
 from lab.models.labbnn import LABBNN
 from lab.models.quicknet import QuickNet
 from lab.models.reactnet import ReActNet, RSign
-from lab.models.sizes import binary_layers, is_binary_layer, size_table, stage_of, summary
+from lab.models.sizes import binary_layers, is_binary_layer, stage_of, summary
 from lab.models.xnornet import XNORNet
 from lab import paper
 from lab.models import birealnet, labbnn, quicknet, reactnet, xnornet
 
 __all__ = ["NAMES", "NUM_STAGES", "BINARIZERS", "MIN_INPUT_SIDE", "SMALL_INPUT_BELOW", "build", "XNORNet",
            "BiRealNet", "QuickNet", "ReActNet", "LABBNN", "RSign", "binary_layers", "is_binary_layer", "stage_of",
-           "summary", "size_table"]
+           "summary"]
 
 _BUILDERS = {"xnornet": XNORNet, "birealnet": BiRealNet, "quicknet": QuickNet, "reactnet": ReActNet,
              "labbnn": LABBNN}

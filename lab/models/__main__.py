@@ -4,9 +4,41 @@ beside the paper's, printed and, with ``--out``, written as Markdown and CSV wit
 from __future__ import annotations
 
 import argparse
+import sys
 
-from lab.models import size_table
+import pandas as pd
+import tensorflow as tf
+
+from lab import models, paper
 from lab.provenance import write_table
+
+
+def _paper_size_mb() -> dict[tuple[str, str], float]:
+    """The model sizes the LAB paper publishes, by (network, binarizer)."""
+    sizes = {(row.model, row.binarizer): row.size_mb for row in paper.table_a().itertuples()}
+    sizes[(paper.LAB_BNN["model"], paper.LAB_BNN["binarizer"])] = paper.LAB_BNN["size_mb"]
+    return sizes
+
+
+def size_table(input_shape=(224, 224, 3), *, width: float = 1.0, num_classes: int = 1000) -> pd.DataFrame:
+    """Parameters and deployed size of every network with the sign and the LAB binarizer, beside the paper's size.
+
+    Columns: network, binarizer, total params, binary params, binarizer params, deployed MiB, paper MB (the
+    paper's published size, blank where it publishes none). Builds 10 models (progress on stderr).
+    """
+    published = _paper_size_mb()
+    rows = []
+    for name in models.NAMES:
+        for binarizer in ("sign", "lab"):
+            print(f"size_table: building {name} with {binarizer}", file=sys.stderr, flush=True)
+            stats = models.summary(models.build(name, binarizer=binarizer, input_shape=input_shape, width=width,
+                                  num_classes=num_classes))
+            tf.keras.backend.clear_session()
+            rows.append({"network": name, "binarizer": binarizer, "total params": stats["total_params"],
+                         "binary params": stats["binary_params"], "binarizer params": stats["binarizer_params"],
+                         "deployed MiB": round(stats["deployed_size_mb"], 3),
+                         "paper MB": published.get((name, binarizer))})
+    return pd.DataFrame(rows)
 
 
 def _shape(text: str) -> tuple[int, int, int]:

@@ -1,10 +1,8 @@
 """Where the binary layers of a model are, how many parameters it has and how large it is once deployed."""
 from __future__ import annotations
 
-import sys
 
 import larq as lq
-import pandas as pd
 import tensorflow as tf
 
 from lab.models.common import parse_binconv_name
@@ -66,35 +64,3 @@ def summary(model: tf.keras.Model) -> dict:
         "binarizer_params": sum(q.count_params() for q in quantizers if q.built),
         "deployed_size_mb": (binary_params + float_bits) / 8 / 2**20,
     }
-
-
-def _paper_size_mb() -> dict[tuple[str, str], float]:
-    """The model sizes the LAB paper publishes, by (network, binarizer)."""
-    from lab import paper
-
-    sizes = {(row.model, row.binarizer): row.size_mb for row in paper.table_a().itertuples()}
-    sizes[(paper.LAB_BNN["model"], paper.LAB_BNN["binarizer"])] = paper.LAB_BNN["size_mb"]
-    return sizes
-
-
-def size_table(input_shape=(224, 224, 3), *, width: float = 1.0, num_classes: int = 1000) -> pd.DataFrame:
-    """Parameters and deployed size of every network with the sign and the LAB binarizer, beside the paper's size.
-
-    Columns: network, binarizer, total params, binary params, binarizer params, deployed MiB, paper MB (the
-    paper's published size, blank where it publishes none). Builds 10 models (progress on stderr).
-    """
-    from lab.models import NAMES, build
-
-    paper = _paper_size_mb()
-    rows = []
-    for name in NAMES:
-        for binarizer in ("sign", "lab"):
-            print(f"size_table: building {name} with {binarizer}", file=sys.stderr, flush=True)
-            stats = summary(build(name, binarizer=binarizer, input_shape=input_shape, width=width,
-                                  num_classes=num_classes))
-            tf.keras.backend.clear_session()
-            rows.append({"network": name, "binarizer": binarizer, "total params": stats["total_params"],
-                         "binary params": stats["binary_params"], "binarizer params": stats["binarizer_params"],
-                         "deployed MiB": round(stats["deployed_size_mb"], 3),
-                         "paper MB": paper.get((name, binarizer))})
-    return pd.DataFrame(rows)

@@ -1,0 +1,23 @@
+"""Host latency through LCE's interpreter and the host op profile."""
+import pytest
+from test_deploy import converted
+
+import lab.timing
+from lab import provenance, tflite
+
+
+def test_latency_and_op_profile():
+    _, flatbuffer = converted("birealnet", "sign")
+    timing = lab.timing.latency(flatbuffer, runs=5, warmup=1)
+    assert timing["min_ms"] <= timing["median_ms"] <= timing["max_ms"] and timing["runs"] == 5
+    assert timing["host_cpu"] == provenance.cpu_model() and timing["threads"] == 1
+    assert timing["bconv_kernel"] == "indirect BGEMM"
+    longer = lab.timing.latency(flatbuffer, runs=5, warmup=1, min_seconds=0.2)  # a tiny graph: many more runs
+    assert longer["runs"] > 5 and longer["runs"] * longer["median_ms"] == pytest.approx(200, rel=0.5)
+    with pytest.raises(ValueError, match="min_seconds"):
+        lab.timing.latency(flatbuffer, min_seconds=-1)
+    profile = lab.timing.op_profile(flatbuffer, runs=2, warmup=1)
+    ops = tflite.op_list(flatbuffer)
+    assert list(profile.columns) == tflite.PROFILE_COLUMNS
+    assert profile["node_type"].tolist() == ops["node_type"].tolist()  # every op, in run order
+    assert (profile["avg_ms"] > 0).all() and profile["percent"].sum() == pytest.approx(100)
