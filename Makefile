@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PRESET ?= cpu
 KEEP_STALE ?=
+PLAN ?=
 PYTEST_ARGS ?=
 
 .PHONY: help setup test data reproduce lab bench clean-venv
@@ -27,16 +28,18 @@ test: setup  ## run the test suite
 data: setup  ## get Fashion-MNIST (Debian package dataset-fashion-mnist, else the Keras download)
 	$(PY) -m lab.data fetch fashion_mnist
 
-reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|imagenette|imagenet), then build the report (KEEP_STALE=1: keep stale results, labelled)
+reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|imagenette|imagenet), then build the report (KEEP_STALE=1: keep stale results, labelled; PLAN=1: only print the plan and a time estimate)
 	$(if $(filter-out 0 1,$(KEEP_STALE)),$(error KEEP_STALE: must be 0 or 1, got '$(KEEP_STALE)'))
-	$(PY) -m lab.reproduce --preset $(PRESET)$(if $(filter 1,$(KEEP_STALE)), --keep-stale)
-	$(PY) -m lab.bench readme
+	$(if $(filter-out 0 1,$(PLAN)),$(error PLAN: must be 0 or 1, got '$(PLAN)'))
+	$(PY) -m lab.reproduce --preset $(PRESET)$(if $(filter 1,$(KEEP_STALE)), --keep-stale)$(if $(filter 1,$(PLAN)), --plan)
+	$(if $(filter 1,$(PLAN)),,$(PY) -m lab.bench readme)
 
 lab: setup  ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/
 
-bench: setup  ## measure the benchmarks (training step, latency, sizes) into results/bench/ and the README
+bench: setup  ## measure the benchmarks (training step, cpu run, latency, sizes) into results/bench/ and the README
 	$(PY) -m lab.bench train-step
+	$(PY) -m lab.bench cpu-run
 	$(PY) -m lab.bench latency
 	$(PY) -m lab.models --out results/bench/sizes
 	$(PY) -m lab.bench readme

@@ -2,6 +2,8 @@
 
     python -m lab.bench train-step [--steps 20] [--rounds 5]      # LAB vs sign training step on the CPU
     python -m lab.bench latency [--networks ...] [--threads 1 4]  # LCE host latency and size (lab.edge)
+    python -m lab.bench cpu-run [--networks ...]                  # where a cpu-preset run's time goes (lab.run_speed)
+    python -m lab.bench gpu [--steps 300] [--batch 256]           # full-size training on the GPU (lab.gpu_bench)
     python -m lab.bench readme                                    # copy mirrored results files into README.md
 
 A benchmark prints its table and writes it to ``--out`` (default ``<results>/bench``): ``NAME.md`` (what the
@@ -270,8 +272,14 @@ def sync_readme(readme: Path = README, root: Path = provenance.REPO_ROOT) -> lis
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lab.bench", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train-step,latency,readme}")
+    from lab import gpu_bench, run_speed
+
+    commands = parser.add_subparsers(dest="command", required=True,
+                                     metavar="{train-step,latency,cpu-run,gpu,readme}")
     for name, add, run, about in (
+            ("cpu-run", run_speed.add_arguments, run_speed.run, "where a cpu-preset training run's time goes"),
+            ("gpu", gpu_bench.add_arguments, gpu_bench.run, "Bi-Real Net and QuickNet training at full size on "
+                                                            "the GPU (or the CPU)"),
             ("train-step", _train_step_arguments, train_step, "LAB vs sign training step on the CPU"),
             ("latency", _latency_arguments, latency, "LCE host latency and model size")):
         sub = commands.add_parser(name, help=about, description=about)

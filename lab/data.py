@@ -162,17 +162,36 @@ def _in_memory_epochs(examples: Sequence[np.ndarray], transform, *, training: bo
     return epochs
 
 
+@functools.lru_cache(maxsize=None)
+def _small_split(name: str, split: str, data_dir) -> tuple[np.ndarray, np.ndarray]:
+    """A split of ``digits`` / ``fashion_mnist``, read once per process (read-only): a worker that trains many runs,
+    and each run's two pipelines, share it."""
+    images, labels = sources.load_digits(split) if name == "digits" else sources.load_fashion_mnist(split, data_dir)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
+@functools.lru_cache(maxsize=None)
+def _train_statistics(name: str, data_dir) -> tuple[float, float]:
+    """Mean and standard deviation of the training split's pixels (the normalisation of every split)."""
+    images, _ = _small_split(name, "train", data_dir)
+    return float(images.mean()), float(images.std())
+
+
+def clear_cache() -> None:
+    """Forget the in-memory splits and statistics (the benchmark's "no data cache" setting)."""
+    _small_split.cache_clear()
+    _train_statistics.cache_clear()
+
+
 def _small_dataset(name, split, *, image_size, data_dir, seed, limit):
     """In-memory ``digits`` / ``fashion_mnist``, normalised with training-set statistics."""
-    def load_split(s):
-        return sources.load_digits(s) if name == "digits" else sources.load_fashion_mnist(s, data_dir)
-
-    train_images, _ = load_split("train")
-    images, labels = load_split(split)
+    data_dir = str(data_dir) if data_dir is not None else None  # one cache entry per folder, however it is given
+    images, labels = _small_split(name, split, data_dir)
     images, labels = images[:limit], labels[:limit]
-    transform = _small_transform(mean=float(train_images.mean()), std=float(train_images.std()),
-                                 image_size=image_size, channels=images.shape[-1], training=split == "train",
-                                 flip=name == "fashion_mnist")
+    mean, std = _train_statistics(name, data_dir)
+    transform = _small_transform(mean=mean, std=std, image_size=image_size, channels=images.shape[-1],
+                                 training=split == "train", flip=name == "fashion_mnist")
     epochs = _in_memory_epochs((images, labels), transform, training=split == "train", seed=seed)
     return epochs, len(images), 10, (image_size, image_size, images.shape[-1])
 
@@ -190,7 +209,7 @@ def _tfds_dataset(name, split, *, image_size, data_dir, download, seed, limit):
 
     builder = sources.tfds_builder(name, data_dir, download=download)
     training = split == "train"
-    count = min(builder.info.splits[split].num_examples, limit or math.inf)
+    count = min(sources.tfds_split_size(builder, split), limit or math.inf)
     transform = _jpeg_transform(image_size=image_size, training=training)
 
     def one_epoch(epoch: int):

@@ -11,6 +11,7 @@ and ``metrics.json``, written last, marks the run finished (the run's folder: `l
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -67,19 +68,31 @@ class EpochEnd(tf.keras.callbacks.Callback):
     """
 
     def __init__(self, manager: tf.train.CheckpointManager, state: dict[str, tf.Variable], history_path: Path | None,
-                 *, train_images: int, batch_size: int, announce: str | None = None):
+                 *, train_images: int, batch_size: int, validation_images: int, started: float,
+                 announce: str | None = None):
         super().__init__()
         self.manager, self.state, self.history_path = manager, state, history_path
         self.train_images, self.batch_size, self.announce = train_images, batch_size, announce
+        self.validation_images, self.started = validation_images, started
+        self.first_step_s = None  # from the train() call to this process's first finished step
+        self.first_epoch = None  # the first epoch this process trains (its steps and evaluation are traced)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.start = epoch + 1, time.perf_counter()
+        self.first_epoch = epoch if self.first_epoch is None else self.first_epoch
         self.first_batch_end = self.train_end = None
 
     def on_train_batch_end(self, batch, logs=None):
         self.train_end = time.perf_counter()
         self.first_batch_end = self.first_batch_end or self.train_end
+        self.first_step_s = self.first_step_s or self.train_end - self.started
         _crash_point("batch", self.epoch)
+
+    def on_test_begin(self, logs=None):
+        self.test_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        self.test_seconds = time.perf_counter() - self.test_start
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
@@ -89,7 +102,11 @@ class EpochEnd(tf.keras.callbacks.Callback):
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "learning_rate": float(lr(self.model.optimizer.iterations) if callable(lr) else lr),
                "train_seconds": self.train_end - self.start, "epoch_seconds": now - self.start,
-               "images_per_s": (self.train_images - self.batch_size) / steady if steady > 0 else float("nan")}
+               "validation_seconds": self.test_seconds,
+               "images_per_s": (self.train_images - self.batch_size) / steady if steady > 0 else float("nan"),
+               # The first epoch of a process also traces the evaluation step: its figure is not the steady one.
+               "validation_images_per_s": (self.validation_images / self.test_seconds
+                                           if epoch > self.first_epoch else float("nan"))}
         rows = json.loads(self.state["history"].numpy()) + [row]
         self.state["history"].assign(json.dumps(rows))
         self.state["epoch"].assign(epoch + 1)
@@ -124,8 +141,9 @@ def _pipelines(p: dict[str, Any]) -> tuple[lab_data.Pipeline, lab_data.Pipeline]
     return train_data, val_data
 
 
-def _build(p: dict[str, Any], train_data: lab_data.Pipeline) -> tf.keras.Model:
-    """The compiled network with the paper's optimizer (Adam) and schedule.
+def build_network(p: dict[str, Any], train_data: lab_data.Pipeline) -> tf.keras.Model:
+    """The compiled network of the checked parameters ``p`` for ``train_data`` (its input shape, classes and steps
+    per epoch) with the paper's optimizer (Adam) and schedule; `lab.batch_plan` times a step of it too.
 
     Keras' legacy Adam applies each update as one fused kernel: a third of the graph of the new optimizer, so
     it traces and runs markedly faster on CPU, with the same update rule.
@@ -137,6 +155,7 @@ def _build(p: dict[str, Any], train_data: lab_data.Pipeline) -> tf.keras.Model:
                             learning_rate=p["learning_rate"], lr_schedule=p["lr_schedule"],
                             warmup_epochs=p["warmup_epochs"])
     model.compile(optimizer=tf.keras.optimizers.legacy.Adam(schedule), run_eagerly=p["run_eagerly"],
+                  jit_compile=p["jit_compile"],
                   loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="top1"),
                            tf.keras.metrics.SparseTopKCategoricalAccuracy(k=5, name="top5")])
@@ -146,8 +165,15 @@ def _build(p: dict[str, Any], train_data: lab_data.Pipeline) -> tf.keras.Model:
     return model
 
 
-def _metrics(model, history: list[dict], train_data, val_data, p) -> dict[str, Any]:
-    """``metrics.json``'s payload: the last epoch's validation scores, sizes, times and median training images/s."""
+def _median(history: list[dict], key: str) -> float | None:
+    """The median of a timing column over the epochs that measured it (None: none did, e.g. a single epoch)."""
+    values = [row[key] for row in history if not np.isnan(row.get(key, np.nan))]
+    return float(np.median(values)) if values else None
+
+
+def _metrics(model, history: list[dict], train_data, val_data, p, first_step_s: float | None) -> dict[str, Any]:
+    """``metrics.json``'s payload: the last epoch's validation scores, sizes, times, median training and validation
+    images/s, and the seconds from the ``train()`` call to the first step of this process (None: nothing trained)."""
     last = history[-1]
     return {
         "run_id": p["run_id"], "top1": last["val_top1"], "top5": last["val_top5"], "loss": last["val_loss"],
@@ -156,32 +182,39 @@ def _metrics(model, history: list[dict], train_data, val_data, p) -> dict[str, A
         **lab.models.summary(model),
         "wall_time_s": sum(row["epoch_seconds"] for row in history),
         "train_time_s": sum(row["train_seconds"] for row in history),
-        "images_per_s": float(np.nanmedian([row["images_per_s"] for row in history])),
+        "images_per_s": _median(history, "images_per_s"),
+        "validation_images_per_s": _median(history, "validation_images_per_s"), "first_step_s": first_step_s,
     }
 
 
-def fit(params: dict[str, Any], run_dir: Path, run_fingerprint: dict[str, Any]) -> dict[str, Any]:
+def fit(params: dict[str, Any], run_dir: Path, run_fingerprint: dict[str, Any], *, started: float) -> dict[str, Any]:
     """Train (or resume) the run of the checked ``params`` (`lab.train.check_params`, ``run_id`` set) into
-    ``run_dir``, fingerprinted ``run_fingerprint``, and return its metrics."""
+    ``run_dir``, fingerprinted ``run_fingerprint``, and return its metrics (``started``: `time.perf_counter` at the
+    ``train()`` call)."""
+    # First: a multi-worker strategy configures collective ops, which TF allows only before anything else runs.
+    dist = make_strategy(params["strategy"])
     tf.keras.utils.set_random_seed(params["seed"])
     if params["deterministic"]:
         tf.config.experimental.enable_op_determinism()
     train_data, val_data = _pipelines(params)
-    dist = make_strategy(params["strategy"])
     with dist.scope():
-        net = _build(params, train_data)
-    chief = _is_chief(dist)
-    out_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix=f"{params['run_id']}-worker-"))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with runs.run_lock(out_dir):
-        return _resume_and_fit(net, params, out_dir, train_data, val_data, chief=chief,
-                               replicas=dist.num_replicas_in_sync, run_fingerprint=run_fingerprint)
+        net = build_network(params, train_data)
+    # Only the chief writes the run's folder; another worker of a multi-worker run writes to a scratch one.
+    with contextlib.ExitStack() as stack:
+        out_dir = run_dir if _is_chief(dist) else Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix=f"{params['run_id']}-worker-")))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stack.enter_context(runs.run_lock(out_dir))
+        return _resume_and_fit(net, params, run_dir, out_dir, train_data, val_data,
+                               replicas=dist.num_replicas_in_sync, run_fingerprint=run_fingerprint, started=started)
 
 
-def _resume_and_fit(net, params, run_dir: Path, train_data, val_data, *, chief: bool, replicas: int,
-                    run_fingerprint: dict[str, Any]) -> dict[str, Any]:
-    """Resume from the last checkpoint, train the remaining epochs, then write weights and metrics (last)."""
+def _resume_and_fit(net, params, run_dir: Path, out_dir: Path, train_data, val_data, *, replicas: int,
+                    run_fingerprint: dict[str, Any], started: float) -> dict[str, Any]:
+    """Resume from the run's last checkpoint, train the remaining epochs, then write weights and metrics (last) to
+    ``out_dir`` (the run's folder ``run_dir``, or a multi-worker run's scratch folder of a worker but the chief)."""
     steps = train_data.steps_per_epoch
+    chief = out_dir == run_dir
     if chief and not (run_dir / "config.json").exists():
         provenance.write_json(run_dir / "config.json", {"run_id": params["run_id"], "params": params,
                                                        "fingerprint": run_fingerprint,
@@ -191,26 +224,28 @@ def _resume_and_fit(net, params, run_dir: Path, train_data, val_data, *, chief: 
                                                        "num_classes": train_data.num_classes}, params)
     state = {"epoch": tf.Variable(0, dtype=tf.int64), "history": tf.Variable("[]")}
     checkpoint = tf.train.Checkpoint(model=net, optimizer=net.optimizer, **state)
-    manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=2)
-    if manager.latest_checkpoint:
+    manager = tf.train.CheckpointManager(checkpoint, out_dir / "checkpoints", max_to_keep=2)
+    latest = tf.train.latest_checkpoint(run_dir / "checkpoints")  # every worker resumes from the chief's
+    if latest:
         # Every variable of model, optimizer and state must come back, or the run would not go on where it stopped.
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        checkpoint.restore(latest).assert_existing_objects_matched()
         print(f"{params['run_id']}: resuming after epoch {int(state['epoch'].numpy())} of {params['epochs']}")
-    history_path = run_dir / "history.csv" if chief else None
+    history_path = out_dir / "history.csv"
     train_images = min(train_data.num_examples, steps * params["batch_size"])
     start = int(state["epoch"].numpy())
+    epoch_end = EpochEnd(manager, state, history_path, train_images=train_images, batch_size=params["batch_size"],
+                         validation_images=val_data.num_examples, started=started,
+                         announce=params["run_id"] if params["verbose"] == "epoch" else None)
     if start < params["epochs"]:
         # One pass over epochs start..epochs-1, each `steps` batches long: Keras keeps the iterator across epochs.
         net.fit(train_data.epochs(start, params["epochs"]), steps_per_epoch=steps, validation_data=val_data.dataset,
-                epochs=params["epochs"], initial_epoch=start,
-                callbacks=[EpochEnd(manager, state, history_path, train_images=train_images,
-                                    batch_size=params["batch_size"],
-                                    announce=params["run_id"] if params["verbose"] == "epoch" else None)],
+                epochs=params["epochs"], initial_epoch=start, callbacks=[epoch_end],
                 verbose=_verbosity(params["verbose"]))
     history = json.loads(state["history"].numpy())
-    metrics = {**_metrics(net, history, train_data, val_data, params), "fingerprint": run_fingerprint}
-    if chief:
-        runs.write_history(history, history_path)
-        runs.save_weights(net, run_dir / "model.weights.h5")
-        provenance.write_json(run_dir / "metrics.json", metrics, params)
+    metrics = {**_metrics(net, history, train_data, val_data, params, epoch_end.first_step_s),
+               "fingerprint": run_fingerprint}
+    # Every worker saves (reading BN's statistics, synchronised on read, is a collective op all workers must join).
+    runs.write_history(history, history_path)
+    runs.save_weights(net, out_dir / "model.weights.h5")
+    provenance.write_json(out_dir / "metrics.json", metrics, params)
     return metrics

@@ -44,7 +44,8 @@ MIN_INPUT_SIDE = 28  # the smallest side the network builders accept (`lab.model
 TRAIN_PARAMETERS = (
     "model", "binarizer", "lab_blocks", "width", "dataset", "image_size", "epochs", "batch_size", "learning_rate",
     "lr_schedule", "warmup_epochs", "seed", "strategy", "train_examples", "validation_examples", "steps_per_epoch",
-    "deterministic", "data_dir", "download", "run_id", "results_root", "verbose", "run_eagerly")
+    "deterministic", "data_dir", "download", "run_id", "results_root", "verbose", "run_eagerly",
+    "jit_compile")
 
 
 @dataclasses.dataclass(frozen=True)

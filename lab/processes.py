@@ -15,7 +15,7 @@ def check_jobs(jobs) -> int:
     return validate.integer("jobs", jobs, 1)
 
 
-def _worker_start(threads: int) -> None:
+def worker_start(threads: int) -> None:
     """Pool initializer: this worker's share of the cores, set before TF runs anything."""
     import tensorflow as tf
 
@@ -43,7 +43,7 @@ def run_all(fn: Callable, tasks: Sequence[dict[str, Any]], *, jobs: int = 1,
     threads = max(1, len(os.sched_getaffinity(0)) // jobs)
     before = set(multiprocessing.active_children())
     pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_worker_start, initargs=(threads,))
+                                                  initializer=worker_start, initargs=(threads,))
     try:
         futures = {pool.submit(fn, **task): index for index, task in enumerate(tasks)}
         for finished, future in enumerate(concurrent.futures.as_completed(futures), start=1):

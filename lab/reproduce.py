@@ -1,7 +1,8 @@
 """Reproduce the paper in one batch: data, training runs, every notebook, then one offline HTML report.
 
-``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES] [--jobs N] [--keep-stale]``
-(``make reproduce [KEEP_STALE=1]``):
+``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES] [--jobs N] [--keep-stale] [--plan]``
+(``make reproduce [KEEP_STALE=1] [PLAN=1]``; ``--plan`` prints what the batch would train, where its data is and a
+rough time estimate, and stops: `lab.batch_plan`):
 
 1. gets the preset's dataset when it can be fetched (``lab.data fetch``);
 2. trains and converts every run the table notebooks need, with progress ("run 3/26: birealnet lab 1011"), one
@@ -183,6 +184,24 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
         return _batch(preset, selected, train=train, jobs=jobs)
 
 
+def show_plan(*, preset: str, only: Sequence[str] | None = None, jobs: int | None = None,
+              keep_stale: bool = False):
+    """Print what `reproduce` with these arguments would train, where its data is and a rough time estimate
+    (`lab.batch_plan.plan`), and return that plan; nothing is trained or written. A missing dataset ends the
+    process with status 1 and the error (where lab looked, the command that gets it)."""
+    from lab import batch_plan
+
+    selected, jobs = check(preset=preset, only=only, jobs=jobs, keep_stale=keep_stale)
+    try:
+        planned = batch_plan.plan(preset, notebooks=[p.stem for p in selected], jobs=jobs,
+                                  keep_stale_runs=keep_stale)
+    except sources.DatasetNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(planned.text(), flush=True)
+    return planned
+
+
 def _batch(preset: str, selected: Sequence[Path], *, train: bool, jobs: int) -> Path:
     """`reproduce` once its arguments are checked: data, runs, notebooks, report."""
     out = results_root() / preset
@@ -235,8 +254,9 @@ def write_batch_times(path: Path, clock: Sequence[tuple[str, float]], *, runs: i
 
 
 # --------------------------------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> Path:
-    """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn] [--keep-stale]``."""
+def main(argv: Sequence[str] | None = None):
+    """``python -m lab.reproduce --preset cpu [--only table_lab_vs_sign,labbnn] [--keep-stale] [--plan]``: the
+    report's path, or with ``--plan`` the plan (`show_plan`)."""
     parser = argparse.ArgumentParser(prog="python -m lab.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(presets.PRESETS)}")
     parser.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
@@ -248,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--keep-stale", action="store_true",
                         help="keep runs, graphs and latencies made by other code, packages or settings (the tables "
                              "say so) instead of redoing them")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the runs the batch would train (epochs, batch sizes, steps per epoch), where "
+                             "their data is and a rough time estimate from a measured step, then stop (a missing "
+                             "dataset fails here); nothing is trained or written")
     args = parser.parse_args(argv)
     # The batch log shows progress and errors: TF's C++ INFO lines from every worker and kernel would drown them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -256,6 +280,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         check(preset=args.preset, only=only, jobs=args.jobs)
     except ValueError as error:
         parser.error(str(error))
+    if args.plan:
+        return show_plan(preset=args.preset, only=only, jobs=args.jobs, keep_stale=args.keep_stale)
     try:
         return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs, keep_stale=args.keep_stale)
     except NotebookError as error:

@@ -75,15 +75,23 @@ def fashion_mnist_dirs(data_dir: str | os.PathLike | None = None) -> tuple[Path,
 
 def load_fashion_mnist(split: str, data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Fashion-MNIST ``split`` as uint8 images ``(N, 28, 28, 1)`` and int labels."""
+    paths = _fashion_mnist_files(split, data_dir)
+    images, labels = (read_idx(p) for p in paths)
+    return images[..., None], labels.astype(np.int64)
+
+
+def _fashion_mnist_files(split: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """The IDX files (images, labels) of Fashion-MNIST ``split``, or `DatasetNotFoundError` saying where lab looked
+    and how to get them."""
     dirs = fashion_mnist_dirs(data_dir)
     paths = [_find_file(dirs, name) for name in FASHION_MNIST_FILES[split]]
     if None in paths:
         raise DatasetNotFoundError(
             f"Fashion-MNIST ({split}) not found; looked for {' and '.join(FASHION_MNIST_FILES[split])}[.gz] in "
             + ", ".join(str(d) for d in dirs)
-            + ". Get it with `make data` (apt-get install dataset-fashion-mnist, or the Keras download).")
-    images, labels = (read_idx(p) for p in paths)
-    return images[..., None], labels.astype(np.int64)
+            + ". Get it with `make data` (`python -m lab.data fetch fashion_mnist`: apt-get install "
+            "dataset-fashion-mnist, or the Keras download).")
+    return paths
 
 
 def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -139,6 +147,38 @@ def tfds_builder(name: str, data_dir: str | os.PathLike | None = None, *, downlo
             raise DatasetNotFoundError(f"{name} not prepared at {builder.data_dir}; {how} (or pass download=True).")
         builder.download_and_prepare()
     return builder
+
+
+def tfds_split_size(builder, split: str) -> int:
+    """The examples in ``split`` of a prepared TFDS dataset: as its metadata records them, else as TFDS's dataset of
+    the split counts them (metadata without split sizes: a dataset's code-derived metadata, as
+    ``tfds.testing.mock_data`` serves it)."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    if split in builder.info.splits:
+        return builder.info.splits[split].num_examples
+    examples = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+    count = int(examples.cardinality())
+    return count if count >= 0 else int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+
+
+def locate(name: str, data_dir: str | os.PathLike | None = None) -> Path | str:
+    """Where `lab.data.load` finds dataset ``name``: its folder, or in words what makes its examples; never
+    downloads: `DatasetNotFoundError` saying where lab looked and the command that gets it when it is not there."""
+    if name == "digits":
+        return "scikit-learn's bundled digits (offline)"
+    if name == "synthetic":
+        return "random JPEGs made on the fly"
+    if name == "folder":
+        if data_dir is None:
+            raise ValueError("data_dir: the 'folder' dataset needs data_dir=<root of class/image.jpg folders>")
+        list_image_folder(data_dir, "train")
+        return Path(data_dir)
+    if name == "fashion_mnist":
+        images = [_fashion_mnist_files(split, data_dir)[0] for split in FASHION_MNIST_FILES]
+        return images[0].parent
+    return Path(tfds_builder(name, data_dir).data_dir)
 
 
 # --------------------------------------------------------------------------------------------------- fetching

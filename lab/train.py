@@ -18,9 +18,11 @@ preset, network or ``--set`` at once.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
+import time
 from typing import Any, Mapping, Sequence
 
 import yaml
@@ -65,7 +67,8 @@ def check_params(p: dict[str, Any]) -> dict[str, Any]:
     validate.number("learning_rate", p["learning_rate"], 0, strict=True, none=True)
     validate.number("warmup_epochs", p["warmup_epochs"], 0, none=True)
     validate.integer("seed", p["seed"], 0)
-    validate.require(isinstance(p["run_eagerly"], bool), "run_eagerly", "True or False", p["run_eagerly"])
+    for name in ("run_eagerly", "jit_compile"):
+        validate.require(isinstance(p[name], bool), name, "True or False", p[name])
     validate.choice("verbose", p["verbose"], VERBOSITIES)
     run_id = p["run_id"]
     validate.require(run_id is None or isinstance(run_id, str) and run_id and not set(run_id) & set("/\\ ")
@@ -89,7 +92,7 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
           train_examples: int | None = None, validation_examples: int | None = None,
           steps_per_epoch: int | None = None, deterministic: bool = False, data_dir: str | None = None,
           download: bool = False, run_id: str | None = None, results_root: str | os.PathLike | None = None,
-          verbose: int | str = "auto", run_eagerly: bool = False) -> dict[str, Any]:
+          verbose: int | str = "auto", run_eagerly: bool = False, jit_compile: bool = False) -> dict[str, Any]:
     """Train ``model`` on ``dataset`` (or resume it, or return a finished run's metrics while its fingerprint holds:
     see the module docstring) and return its metrics (with ``"stale": [reasons]`` for a stale run kept by
     ``LAB_KEEP_STALE=1``).
@@ -115,9 +118,12 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
             "epoch" (one line per epoch that starts with the run id: for several runs writing to one log).
         run_eagerly: run the steps eagerly instead of tracing them into a graph: the same computation, faster for
             a handful of tiny steps (the smoke preset) where tracing costs more than training.
+        jit_compile: compile the training and evaluation steps with XLA. Off by default: on this project's CPU
+            runs it is several times slower, and it refuses QuickNet under op determinism
+            (`python -m lab.bench cpu-run` measures it); on a GPU it may pay.
     """
-    params = check_params(dict(locals()))
-    params["run_id"] = params["run_id"] or runs.default_run_id(params)
+    started = time.perf_counter()
+    params = _with_run_id(check_params({k: v for k, v in locals().items() if k != "started"}))
     run_dir = runs.run_path(params["run_id"], params.pop("results_root"))
     current = fingerprint(code=RUN_CODE, packages=RUN_PACKAGES)
     stored = runs.reuse_or_clear(run_dir, params, current)
@@ -125,7 +131,13 @@ def train(*, model: str, binarizer: str = "sign", lab_blocks: str | Sequence[boo
         return stored
     from lab import loop
 
-    return loop.fit(params, run_dir, current)
+    return loop.fit(params, run_dir, current, started=started)
+
+
+def _with_run_id(params: dict[str, Any]) -> dict[str, Any]:
+    """Checked parameters with their run id: the given one, else `lab.runs.default_run_id`."""
+    params["run_id"] = params["run_id"] or runs.default_run_id(params)
+    return params
 
 
 # --------------------------------------------------------------------------------------------------- presets
@@ -138,7 +150,12 @@ def run(preset: str, *, overrides: Mapping[str, Any] | str | None = None, **para
     extra = validate.as_dict(overrides, "overrides")
     both = sorted(set(params) & set(extra))
     validate.require(not both, "overrides", "free of the parameters given on their own", both)
-    params = {**params, **extra}
+    return train(**preset_params(settings, **params, **extra))
+
+
+def preset_params(settings: presets.Preset, **params) -> dict[str, Any]:
+    """The parameters of `train` for a run of the preset ``settings`` (`lab.presets.load`): its ``train:`` section,
+    the network's recipe epochs and batch size where ``use_recipe``, its ``per_model`` entry, then ``params``."""
     check_known("overrides", params)
     from lab.schedules import RECIPES
 
@@ -148,7 +165,15 @@ def run(preset: str, *, overrides: Mapping[str, Any] | str | None = None, **para
         chosen.update(epochs=RECIPES[model].epochs, batch_size=RECIPES[model].batch_size)
     chosen.update(settings.per_model.get(model, {}))
     chosen.update(params)
-    return train(**chosen)
+    return chosen
+
+
+def planned_params(settings: presets.Preset, **params) -> dict[str, Any]:
+    """The checked parameters, run id included, of the run ``run(settings.name, **params)`` would train or reuse
+    (what `lab.batch_plan` shows before a batch)."""
+    defaults = {name: p.default for name, p in inspect.signature(train).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return _with_run_id(check_params({**defaults, **preset_params(settings, **params)}))
 
 
 # --------------------------------------------------------------------------------------------------- CLI

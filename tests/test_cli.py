@@ -16,10 +16,12 @@ COMMANDS = [
     ("lab.train --preset laptop --model birealnet", 2, r"argument --preset: invalid choice: 'laptop'"),
     ("lab.train --model resnet", 2, r"model: must be one of \('xnornet'"),
     ("lab.train --model birealnet --set epoch=2", 2, r"--set: unknown training parameters \['epoch'\]"),
-    ("lab.reproduce --help", 0, r"--keep-stale"),
+    ("lab.reproduce --help", 0, r"(?s)--keep-stale.*--plan"),
+    ("lab.reproduce --preset laptop --plan", 2, r"lab.reproduce: error: preset: must be one of \('smoke'"),
     ("lab.reproduce --preset laptop", 2, r"lab.reproduce: error: preset: must be one of \('smoke'"),
     ("lab.reproduce --preset smoke --jobs 0", 2, r"lab.reproduce: error: jobs: must be an integer >= 1, got 0"),
     ("lab.reproduce --preset smoke --only nope", 2, r"lab.reproduce: error: only: unknown notebooks \['nope'\]"),
+    ("lab.bench gpu --help", 0, r"--steps STEPS"),
 ]
 
 

@@ -61,6 +61,26 @@ def test_fashion_mnist_pipeline_from_idx_files(fashion_dir):
     np.testing.assert_allclose(images[..., 0], expected, atol=1e-4)
 
 
+def test_the_data_cache_changes_nothing_but_the_reads(fashion_dir, monkeypatch):
+    """A split is read once per process and shared read-only: the pipeline is the same as from fresh reads."""
+    reads = []
+    real = sources.read_idx
+    monkeypatch.setattr(sources, "read_idx", lambda path: reads.append(path) or real(path))
+
+    def batches():
+        train = data.load("fashion_mnist", split="train", batch_size=16, data_dir=fashion_dir, seed=3)
+        return [x.numpy() for x, _ in train.epochs(0, 2)]
+
+    data.clear_cache()
+    fresh = batches()
+    first_reads = len(reads)
+    cached = batches()
+    assert len(reads) == first_reads == 2  # the training images and labels, once
+    assert all(np.array_equal(a, b) for a, b in zip(fresh, cached)) and len(fresh) == len(cached) == 6
+    images, _ = data._small_split("fashion_mnist", "train", str(fashion_dir))
+    assert not images.flags.writeable
+
+
 def test_missing_fashion_mnist_says_where_and_how(tmp_path, monkeypatch):
     monkeypatch.setattr(sources, "FASHION_MNIST_DIRS", (tmp_path / "a", tmp_path / "b"))
     with pytest.raises(data.DatasetNotFoundError) as error:

@@ -59,6 +59,12 @@ SMOKE_BATCH = "python -m lab.reproduce --preset smoke --only train"
 COMMANDS = {
     "git clone <this repository> lab && cd lab": Elsewhere("a fresh clone is what CI starts from (.ci/run)"),
     "make setup": Run("make setup"),
+    """export TF_CONFIG='{"cluster": {"worker": ["hostA:23456", "hostB:23456"]}, "task": {"type": "worker", """
+    """"index": 0}}'""": Elsewhere("names two hosts: tests/test_multiworker.py starts two workers with such a "
+                                    "TF_CONFIG on 127.0.0.1 ports"),
+    ".venv/bin/python -m lab.train --preset imagenette --model birealnet --binarizer lab --set "
+    "strategy=multiworker": Elsewhere("needs Imagenette and two hosts: tests/test_multiworker.py trains a smoke run "
+                                      "with strategy=multiworker on two local workers"),
     "make test": Elsewhere("the suite itself (CI runs it: .ci/run)"),
     "make reproduce": Run("make -n reproduce PRESET=smoke", expect=r"-m lab\.reproduce --preset smoke\n"),
     # The whole batch at smoke takes minutes: its notebooks run at smoke in test_notebooks.py, the batch itself
@@ -67,6 +73,14 @@ COMMANDS = {
     "make reproduce KEEP_STALE=1": Run("make -n reproduce PRESET=smoke KEEP_STALE=1",
                                        expect=r"--preset smoke --keep-stale\n"),
     "make data": Run("make data", expect="Fashion-MNIST"),
+    "python -m lab.reproduce --preset imagenette --plan": Elsewhere(
+        "needs Imagenette: tests/test_paper_scale.py runs it (its main, in-process) on TFDS mock data, and at the "
+        "smoke and cpu presets, and without the data"),
+    "make reproduce PRESET=imagenette PLAN=1": Run("make -n reproduce PRESET=smoke PLAN=1",
+                                                   expect=r"-m lab\.reproduce --preset smoke --plan\n$"),
+    "make test PYTEST_ARGS='-m slow'": Elsewhere("the slow tests themselves (more 224x224 training): "
+                                                 "tests/test_paper_scale.py marks them; the default suite runs one "
+                                                 "of their runs"),
     ".venv/bin/pip install -e .[gpu]": Elsewhere("installs the CUDA build (a download): "
                                                  "test_gpu_extra_exists checks the extra"),
     "python -m lab.reproduce": Elsewhere("named in the mirrored results/cpu/batch.md; run with its options above"),
@@ -95,7 +109,12 @@ COMMANDS = {
     "make bench": Elsewhere("times full-size networks for minutes and rewrites results/bench/: tests/test_bench.py "
                             "runs both benchmarks at tiny sizes"),
     "python -m lab.bench train-step": Elsewhere("tests/test_bench.py runs it with --steps 1 --rounds 1"),
+    "python -m lab.bench cpu-run": Elsewhere("trains twelve cpu-preset runs (minutes): tests/test_bench.py runs it "
+                                             "on stand-in runs, tests/test_train.py checks the figures it reads"),
     "python -m lab.bench latency": Elsewhere("tests/test_bench.py runs it on one tiny network"),
+    "python -m lab.bench gpu": Elsewhere("tests/test_bench.py runs it without a GPU, at its tiny CPU defaults"),
+    ".venv/bin/python -m lab.bench gpu": Elsewhere("for a GPU host; without one it is the run tests/test_bench.py "
+                                                   "makes (test_gpu_check_runs_on_the_cpu_at_its_tiny_size)"),
     "python -m lab.bench latency --help": Run("python -m lab.bench latency --help", expect="--networks"),
     "python -m lab.bench readme": Elsewhere("rewrites README.md: tests/test_bench.py runs it on a scratch README "
                                             "and checks that the README's copies are current"),

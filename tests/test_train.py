@@ -45,6 +45,7 @@ def metrics_of(out):
     ({"image_size": 16}, "image_size"), ({"strategy": "tpu"}, "strategy"), ({"width": 0}, "width"),
     ({"steps_per_epoch": 0}, "steps_per_epoch"), ({"lr_schedule": "exp"}, "lr_schedule"), ({"seed": -1}, "seed"),
     ({"run_id": "a/b"}, "run_id"), ({"run_eagerly": "yes"}, "run_eagerly"), ({"verbose": "loud"}, "verbose"),
+    ({"jit_compile": 1}, "jit_compile"),
 ])
 def test_bad_parameter_fails_before_any_file(results_root, bad, name):
     with pytest.raises(ValueError, match=f"^{name}"):
@@ -149,7 +150,7 @@ def test_identical_runs_give_identical_metrics_and_finished_runs_are_reused(resu
     out = finish(python(script, json.dumps(kw)))
     a, b, again, reloaded = metrics_of(out)
     assert reloaded["reloaded_top1"] == pytest.approx(a["top1"])
-    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s")
+    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s", "validation_images_per_s", "first_step_s")
     assert {k: v for k, v in a.items() if k not in varying} == {k: v for k, v in b.items() if k not in varying}
     assert again == a and "finished earlier" in out
     history = [pd.read_csv(results_root / "runs" / r / "history.csv") for r in "ab"]
@@ -195,13 +196,16 @@ def test_run_killed_anywhere_ends_as_the_uninterrupted_run(results_root):
     finish(whole)
 
     runs = [results_root / "runs" / r for r in ("whole", "killed")]
-    timing = ["train_seconds", "epoch_seconds", "images_per_s"]
+    timing = ["train_seconds", "epoch_seconds", "validation_seconds", "images_per_s", "validation_images_per_s"]
     pd.testing.assert_frame_equal(*(pd.read_csv(r / "history.csv").drop(columns=timing) for r in runs),
                                   check_exact=True)
-    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s", "provenance")
+    varying = ("run_id", "wall_time_s", "train_time_s", "images_per_s", "validation_images_per_s", "first_step_s",
+               "provenance")
     expected, got = ({k: v for k, v in json.loads((r / "metrics.json").read_text()).items() if k not in varying}
                      for r in runs)
     assert expected == got
+    timing = json.loads((runs[0] / "metrics.json").read_text())
+    assert timing["first_step_s"] > 0 and timing["validation_images_per_s"] > 0  # epochs 2-4: steady validation
     expected, got = weights_of("whole"), weights_of("killed")
     assert len(expected) == len(got) and all(np.array_equal(e, g) for e, g in zip(expected, got))
 
