@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from lab import paper, provenance, validate
-from lab.run_speed import timed_run
+from lab.run_speed import markdown, timed_run
 
 NETWORKS = ("birealnet", "quicknet")
 BINARIZERS = ("sign", "lab")
@@ -158,16 +158,12 @@ def table(rows: list[dict[str, Any]], batch: int, pipeline: float):
 
 def _shown(full, gpu: bool) -> str:
     """``full`` as Markdown: two decimals, a blank where a figure is missing (no peak memory on the CPU)."""
-    import pandas as pd
-
     shown = full.rename(columns=COLUMNS)
     if not gpu:
         shown = shown.drop(columns=COLUMNS["peak_gpu_mib"])
-    for column in shown.select_dtypes("number"):
-        shown[column] = [f"{v:.2f}" if pd.notna(v) else "" for v in shown[column]]
     if not shown["error"].fillna("").any():
         shown = shown.drop(columns="error")
-    return shown.fillna("").to_markdown(index=False, disable_numparse=True)
+    return markdown(shown)
 
 
 def describe(d: dict[str, Any], p: dict[str, Any]) -> str:

@@ -149,7 +149,7 @@ def tables(rows: list[dict[str, Any]]):
     return table
 
 
-def _markdown(table) -> str:
+def markdown(table) -> str:
     """A table as Markdown: floats to two decimals, integers as they are, a missing figure (a failed setting) blank."""
     import pandas as pd
 
@@ -178,10 +178,10 @@ def run(args: argparse.Namespace):
             "and validation images/s, and their ratios to the fastest setting of the same run. LAB / sign "
             "training step (fastest setting): "
             + ", ".join(f"{n} {ratio.loc[n, 'sign'] / ratio.loc[n, 'lab']:.2f}" for n in ratio.index) + ".\n\n"
-            + _markdown(shown) + "\n")
+            + markdown(shown) + "\n")
     if p["layout"]:
         layouts = pd.DataFrame(layout(p))
         layouts["ratio"] = layouts["runs per hour"] / layouts["runs per hour"].iloc[0]
         text += (f"\n**Process layout** (the same {len(p['networks']) * len(BINARIZERS) * p['seeds']} runs, fresh "
-                 f"processes):\n\n{_markdown(layouts)}\n")
+                 f"processes):\n\n{markdown(layouts)}\n")
     return text, table, p
