@@ -10,9 +10,9 @@ for a table's provenance.
 
 Each graph lives in ``<results>/deploy224/<name>/`` (`Shape.folder`): ``model.tflite``, ``sizes.json`` (with the
 graph's fingerprint: the graph, its shape, the fold, conversion and network code, the packages) and
-``latency.json`` (with `latency_fingerprint`: the graph's bytes, timing settings, host, LCE). Both are
-reused while their fingerprint holds, redone with a one-line reason when not, or kept under ``LAB_KEEP_STALE=1``
-and then returned with ``"stale": [reasons]``.
+``latency.json`` (the median and the per-round times, which `latency_samples` reads, with `latency_fingerprint`:
+the graph's bytes, timing settings, host, LCE). Both are reused while their fingerprint holds, redone with a
+one-line reason when not, or kept under ``LAB_KEEP_STALE=1`` and then returned with ``"stale": [reasons]``.
 """
 from __future__ import annotations
 
@@ -136,27 +136,58 @@ def convert_all(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict
     return sizes
 
 
+def cached_latency(graph: Graph, where: Shape, current: dict[str, Any]) -> dict[str, Any] | None:
+    """A graph's ``latency.json`` figures when reusable under the fingerprint ``current``, else None (announcing
+    why): also None for one without per-round times (``times_ms``, timed before `lab` stored them), which the
+    tables' latency intervals need."""
+    found = _cached(graph_path(graph, where).with_name("latency.json"), current, graph, "this latency was timed")
+    if found is not None and "times_ms" not in found:
+        print(f"{graph.label}: stale: no per-round times (timed before lab stored them); redoing it", flush=True)
+        return None
+    return found
+
+
 def time_all(graphs: Sequence[Graph], where: Shape) -> dict[Graph, dict[str, Any]]:
-    """Host latency of every converted graph: reused while `latency_fingerprint` holds, the others timed
-    together (`lab.timing.compare_latency`: interleaved runs, `LATENCY_RUNS`) with nothing else running;
-    written to ``latency.json`` beside each graph."""
+    """Host latency of every converted graph: reused while `latency_fingerprint` holds (`cached_latency`), the
+    others timed together (`lab.timing.compare_latency`: interleaved runs, `LATENCY_RUNS`) with nothing else
+    running; written to ``latency.json`` beside each graph with the per-round times (``times_ms``) and the
+    ``session`` they were timed in (graphs of one session have paired rounds: index i is one round)."""
+    import datetime
+
     from lab import timing
 
     current = {graph: latency_fingerprint(graph_path(graph, where)) for graph in dict.fromkeys(graphs)}
-    timings = {graph: _cached(graph_path(graph, where).with_name("latency.json"), fp, graph,
-                              "this latency was timed") for graph, fp in current.items()}
+    timings = {graph: cached_latency(graph, where, fp) for graph, fp in current.items()}
     todo = [graph for graph, found in timings.items() if found is None]
     if todo:
         print(f"timing host latency of {len(todo)} graphs at {where.label}, interleaved ...", flush=True)
+        session = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         measured = timing.compare_latency({g: graph_path(g, where).read_bytes() for g in todo}, **LATENCY_RUNS)
         for graph in todo:
             timings[graph] = {"host_latency_ms": measured[graph]["median_ms"], **{
-                k: v for k, v in measured[graph].items() if k.startswith("host") or k in ("runs", "threads",
-                                                                                          "bconv_kernel")}}
+                k: v for k, v in measured[graph].items() if k.startswith("host") or k in (
+                    "runs", "threads", "bconv_kernel", "times_ms")}, "session": session}
             provenance.write_json(graph_path(graph, where).with_name("latency.json"),
                                   {**timings[graph], "fingerprint": current[graph]},
                                   {"graph": graph.name, "shape": where.description, **LATENCY_RUNS})
     return timings
+
+
+def latency_samples(graphs: Sequence[Graph], where: Shape) -> dict[Graph, Any]:
+    """Each graph's per-round host latencies (ms, a numpy array) from its ``latency.json``, after `measure`: the
+    samples behind ``deploy_host_latency_ms`` (their median), for a latency ratio's interval (`lab.stats.ratio`).
+    Graphs timed in one session (the same ``session`` in ``latency.json``; `lab.reproduce` times all of a batch's
+    graphs in one) have equally many rounds, paired by index."""
+    import numpy as np
+
+    samples = {}
+    for graph in dict.fromkeys(graphs):
+        stored = fingerprint.stored_json(graph_path(graph, where).with_name("latency.json")) or {}
+        if "times_ms" not in stored:
+            raise ValueError(f"{graph.label}: no per-round latencies at {where.label}; run lab.deployment.measure "
+                             "first")
+        samples[graph] = np.asarray(stored["times_ms"], dtype=float)
+    return samples
 
 
 def measure(graphs: Sequence[Graph], where: Shape, *, jobs: int = 1) -> dict[Graph, dict[str, Any]]:

@@ -59,7 +59,9 @@ def time_variants(converted: Mapping[str, tuple[bytes, dict]], *, threads: int =
     (`lab.timing.compare_latency`) and the host setting."""
     timings = timing.compare_latency({v: fb for v, (fb, _) in converted.items()}, threads=threads, runs=runs,
                                      warmup=warmup, indirect_bgemm=indirect_bgemm, xnnpack=xnnpack)
-    return pd.DataFrame([{**row, **timings[v]} for v, (_, row) in converted.items()])
+    # Per-round times stay out of the table: it shows the summary of each variant's rounds.
+    return pd.DataFrame([{**row, **{k: x for k, x in timings[v].items() if k != "times_ms"}}
+                         for v, (_, row) in converted.items()])
 
 
 def measure_network(network: str, *, variants=tuple(VARIANTS), lab_blocks=None, input_shape=(224, 224, 3),

@@ -5,7 +5,8 @@ tables' in `lab.table_charts`, Fig. 6 in `lab.edge`, uniqueness in `lab.binariza
 An altair chart is shown (:func:`show`) as a bundle of its Vega-Lite spec (interactive in JupyterLab and, through
 :mod:`lab.reproduce`, in the offline HTML report) plus a static SVG rendered by vl-convert (for any other viewer).
 A notebook publishes a figure (:func:`publish`, :func:`publish_all`): stamped with where its numbers come from
-(:func:`origin`), saved under ``results/<preset>/<notebook>/`` with its provenance, and shown.
+(:func:`origin`), saved under ``results/<preset>/<notebook>/`` with its provenance, and shown with a one-line caption
+under it (:func:`show_caption`; `lab.views.caption`: the scale and the device of its numbers).
 """
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from typing import Mapping
 
 import altair as alt
 
-from lab import provenance
+from lab import provenance, views
 
+# What a figure's numbers are when its notebook does not say: the tables' charts (ours trained, host latency at the
+# deployment shape, the paper's).
+DEFAULT_KINDS = ("training", "latency", "paper")
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"  # the Vega-Lite mime type JupyterLab renders
 
 
@@ -70,20 +74,33 @@ def stamp(figure, preset: str):
     return figure
 
 
-def publish(figure, *, preset: str, notebook: str, name: str, params: dict | None = None) -> None:
-    """Show a chart or matplotlib figure, stamped with its `origin`, in the notebook and save it as
-    ``results/<preset>/<notebook>/<name>``."""
+def show_caption(text: str) -> None:
+    """Display ``text`` as a figure's caption: one line of Markdown, in italics, under the figure just shown."""
+    views.note(views.check_caption(text), italic=True)
+
+
+def publish(figure, *, preset: str, notebook: str, name: str, params: dict | None = None,
+            caption: str | None = None) -> None:
+    """Show a chart or matplotlib figure, stamped with its `origin`, in the notebook with ``caption`` under it
+    (default: `lab.views.caption` of `DEFAULT_KINDS`) and save it as ``results/<preset>/<notebook>/<name>``."""
+    caption = views.check_caption(views.caption(preset, DEFAULT_KINDS) if caption is None else caption)
     figure = stamp(figure, preset)
     save(figure, provenance.out_dir(preset, notebook) / name, {"preset": preset, **(params or {})})
     if isinstance(figure, alt.TopLevelMixin):
         show(figure)
     else:
+        import matplotlib.pyplot as plt
         from IPython.display import display
 
         display(figure)
+        plt.close(figure)  # shown once: the inline backend would show a pyplot figure again at the cell's end
+    show_caption(caption)
 
 
-def publish_all(figures: Mapping[str, object], *, preset: str, notebook: str, params: dict | None = None) -> None:
-    """`publish` each of ``{name: chart or figure}`` (e.g. `lab.table_charts.table_a`), in order."""
+def publish_all(figures: Mapping[str, object], *, preset: str, notebook: str, params: dict | None = None,
+                caption: str | None = None) -> None:
+    """`publish` each of ``{name: chart or figure}`` (e.g. `lab.table_charts.table_a`), in order, each with
+    ``caption`` (default: `publish`'s)."""
+    caption = views.caption(preset, DEFAULT_KINDS) if caption is None else caption
     for name, figure in figures.items():
-        publish(figure, preset=preset, notebook=notebook, name=name, params=params)
+        publish(figure, preset=preset, notebook=notebook, name=name, params=params, caption=caption)

@@ -16,30 +16,34 @@ COMPARED_BINARIZERS = ("sign", "niblack", "sauvola", "lab")
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One training run a table needs: a network, its binarizer, the stages that use it, a seed."""
+    """One training run a table needs: a network, its binarizer, the stages that use it, a seed and, where it is
+    not the preset's, a width multiplier."""
 
     model: str
     binarizer: str = "sign"
     lab_blocks: str | None = None
     seed: int | None = None
+    width: float | None = None
 
     @property
     def overrides(self) -> dict[str, Any]:
         """Keyword arguments of `lab.train.run` (unset fields keep the preset's values)."""
-        optional = {"lab_blocks": self.lab_blocks, "seed": self.seed}
+        optional = {"lab_blocks": self.lab_blocks, "seed": self.seed, "width": self.width}
         return {"model": self.model, "binarizer": self.binarizer,
                 **{key: value for key, value in optional.items() if value is not None}}
 
     @property
     def name(self) -> str:
-        """File-name-safe label: ``birealnet-lab-1011``."""
-        return "-".join(str(p) for p in (self.model, self.binarizer, self.lab_blocks) if p)
+        """File-name-safe label: ``birealnet-lab-1011``, ``birealnet-sign-w1.0``."""
+        width = f"w{self.width}" if self.width is not None else None
+        return "-".join(str(p) for p in (self.model, self.binarizer, self.lab_blocks, width) if p)
 
     @property
     def label(self) -> str:
         """Progress label: ``birealnet lab 1011 (seed 0)``."""
         seed = f" (seed {self.seed})" if self.seed is not None else ""
-        return " ".join(str(p) for p in (self.model, self.binarizer, self.lab_blocks) if p) + seed
+        width = f"width {self.width}" if self.width is not None else None
+        return " ".join(str(p) for p in (self.model, self.binarizer, self.lab_blocks, width) if p) + seed
 
 
 def _seeded(runs: Iterable[Run], seeds: Sequence[int]) -> list[Run]:
@@ -100,15 +104,25 @@ def labbnn_runs(preset: str, models: Sequence[str] | None = None) -> list[Run]:
     return table_a_runs(preset, models) + _seeded([Run("labbnn", "lab")], presets.load(preset).seeds)
 
 
-def binarization_runs(preset: str, model: str = "birealnet") -> list[Run]:
-    """Fig. 1: one network trained with sign and with LAB (the first seed)."""
+def binarization_runs(preset: str, model: str = "birealnet", width: float | None = None) -> list[Run]:
+    """Fig. 1 and the uniqueness study: one network trained with sign and with LAB, every seed of the preset, at
+    the preset's width or ``width`` (None or 0: the preset's)."""
     validate.choice("model", model, paper.MODELS)
-    return [Run(model, b, seed=presets.load(preset).seeds[0]) for b in ("sign", "lab")]
+    validate.require(not width or (validate.is_number(width) and width > 0), "width",
+                     "a positive number (empty or 0: the preset's width)", width)
+    return _seeded([Run(model, b, width=float(width) if width else None) for b in ("sign", "lab")],
+                   presets.load(preset).seeds)
+
+
+def claims_runs(preset: str) -> list[Run]:
+    """The claims (`lab.claims`): every distinct run of Tables A and B, the LAB-BNN table and the uniqueness study."""
+    groups = (table_a_runs(preset), table_b_runs(preset), labbnn_runs(preset), binarization_runs(preset))
+    return list(dict.fromkeys(run for group in groups for run in group))
 
 
 RUNS_OF = {  # notebook -> the runs it needs at its default parameters
     "binarization": binarization_runs, "table_lab_vs_sign": table_a_runs, "ablation_lab_blocks": table_b_runs,
-    "binarizer_comparison": comparison_runs, "labbnn": labbnn_runs,
+    "binarizer_comparison": comparison_runs, "labbnn": labbnn_runs, "claims": claims_runs,
 }
 
 

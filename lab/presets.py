@@ -6,8 +6,8 @@ allowed ones (a typo never silently falls back to a default). The fields, as a p
 ``train``
     Parameters of `lab.train.train` every run of the preset uses (`TRAIN_PARAMETERS`; checked there).
 ``per_model``
-    ``{network: {train parameter: value}}``: adjustments of single networks, applied over ``train`` (the preset
-    states why, in a comment).
+    ``{network: {train parameter: value, why: text}}``: adjustments of single networks, applied over ``train``;
+    ``why`` (required) says why, and the tables' notes show it (`Preset.deviations`).
 ``use_recipe``
     ``true``: each network's epochs and batch size come from its published recipe (`lab.schedules.RECIPES`).
 ``models``
@@ -37,7 +37,7 @@ import yaml
 from lab import paper, provenance, validate
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESETS = ("smoke", "cpu", "imagenette", "imagenet")
+PRESETS = ("smoke", "cpu", "cpu-long", "imagenette", "imagenet")
 MIN_INPUT_SIDE = 28  # the smallest side the network builders accept (`lab.models.MIN_INPUT_SIDE` is this one)
 # The keyword parameters of `lab.train.train`, which a preset's `train:` and `per_model:` sections may set (a test
 # holds this list equal to the signature, so that checking a preset needs no TensorFlow).
@@ -142,6 +142,16 @@ def _train_section(name: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def _per_model_entry(name: str, value: Any) -> tuple[dict[str, Any], str]:
+    """A ``per_model`` entry: its `lab.train.train` parameters and the ``why`` that justifies them (required: a
+    deviation from the paper's recipe is shown with its reason in the tables' notes)."""
+    validate.require(isinstance(value, Mapping), name, "a mapping of lab.train.train parameters and `why`", value)
+    params = _train_section(name, {k: v for k, v in value.items() if k != "why"})
+    why = value.get("why")
+    validate.require(isinstance(why, str) and why.strip(), f"{name}.why", "a text saying why (required)", why)
+    return params, why.strip()
+
+
 @dataclasses.dataclass(frozen=True)
 class Preset:
     """One preset, checked (see the module docstring for each field)."""
@@ -155,6 +165,7 @@ class Preset:
     ablation_seeds: tuple[int, ...] = ()
     jobs: int = 1
     per_model: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+    deviations: Mapping[str, str] = dataclasses.field(default_factory=dict)  # network -> why per_model changes it
     use_recipe: bool = False
     deployment_shape: Shape = Shape()
     edge: Edge = Edge()
@@ -164,7 +175,7 @@ class Preset:
         return {**self.train, **self.per_model.get(model, {})}
 
 
-FIELDS = tuple(f.name for f in dataclasses.fields(Preset) if f.name != "name")
+FIELDS = tuple(f.name for f in dataclasses.fields(Preset) if f.name not in ("name", "deviations"))
 
 
 def parse(name: str, config: Any) -> Preset:
@@ -176,6 +187,7 @@ def parse(name: str, config: Any) -> Preset:
     validate.require(isinstance(per_model, Mapping), "per_model", "a mapping {network: {parameter: value}}",
                      per_model)
     validate.known_keys("per_model", per_model, paper.MODELS)
+    entries = {m: _per_model_entry(f"per_model.{m}", v) for m, v in per_model.items()}
     seeds = _seeds("seeds", config.get("seeds", [0]))
     preset = Preset(
         name=name, train=_train_section("train", config["train"]),
@@ -184,7 +196,8 @@ def parse(name: str, config: Any) -> Preset:
         ablation_masks=_masks("ablation_masks", config.get("ablation_masks", paper.MASKS)),
         seeds=seeds, ablation_seeds=_seeds("ablation_seeds", config.get("ablation_seeds", seeds)),
         jobs=validate.integer("jobs", config.get("jobs", 1), 1),
-        per_model={m: _train_section(f"per_model.{m}", v) for m, v in per_model.items()},
+        per_model={m: params for m, (params, _) in entries.items()},
+        deviations={m: why for m, (_, why) in entries.items()},
         use_recipe=config.get("use_recipe", False),
         deployment_shape=Shape.parse(config.get("deployment_shape", dataclasses.asdict(Shape()))),
         edge=Edge.parse(config.get("edge")))

@@ -2,14 +2,17 @@
 report.
 
 :func:`scrub_notebook` rewrites an executed notebook without this machine's paths (`lab.provenance.scrub_paths`).
-:func:`build_report` merges executed notebooks into ``report.html``: outputs only, images embedded, and altair charts
-rendered by an inlined copy of Vega / Vega-Lite / Vega-Embed (vl-convert's bundle) with a static SVG underneath, so
-the report needs no network at all (:func:`offline_check` verifies that with headless Chromium). `lab.reproduce`
-runs the batch that writes them.
+:func:`build_report` merges executed notebooks into ``report.html``: the claims first (`FIRST`, whatever order the
+batch ran them in), a table of contents, outputs only (no code, no printed text), images embedded, tables and figures
+kept within the page's width, long tables' CSV files linked, and altair charts rendered by an inlined copy of Vega /
+Vega-Lite / Vega-Embed (vl-convert's bundle) with a static SVG underneath, so the report needs no network at all
+(:func:`offline_check` verifies that with headless Chromium). `lab.reproduce` runs the batch that writes them.
 """
 from __future__ import annotations
 
+import html
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -17,10 +20,20 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from lab.provenance import git_commit, scrub_paths
+from lab.provenance import REPO_ROOT, RESULTS_ENV, git_commit, results_root, scrub_paths
+from lab.views import CSV_CLASS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHART_CLASS = "lab-chart"
+# Notebooks the report shows before all others, in this order: the verdicts come first, the evidence after.
+FIRST = ("claims",)
+# Nothing wider than the page: outputs scroll inside their own box; images and drawn charts shrink to fit.
+PAGE_CSS = """<style>
+.jp-OutputArea-output { max-width: 100%; overflow-x: auto; }
+.jp-RenderedHTMLCommon table { max-width: 100%; }
+.jp-OutputArea-output img, .lab-chart svg { max-width: 100%; height: auto; }
+.jp-RenderedMarkdown em { color: #555; }
+</style>"""
 
 
 # --------------------------------------------------------------------------------------------- executed notebooks
@@ -111,19 +124,44 @@ def _report_outputs(outputs: list, counter: list[int]) -> list:
     return kept
 
 
+def report_order(executed: Sequence[Path]) -> list[Path]:
+    """``executed`` in the report's order: the `FIRST` notebooks first, the others as given (the batch's order)."""
+    first = [p for name in FIRST for p in executed if p.stem == name]
+    return first + [p for p in executed if p not in first]
+
+
+def _title(book, fallback: str) -> str:
+    """A notebook's title: its first Markdown heading, else ``fallback``."""
+    for cell in book.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return fallback
+
+
+def _anchor(name: str) -> str:
+    """The HTML id a notebook's section starts at (the table of contents links to it)."""
+    return f"nb-{name}"
+
+
 def merge(executed: Sequence[Path], *, title: str):
-    """One notebook holding the executed notebooks one after the other (charts prepared for the offline report),
-    and the number of charts in it."""
+    """One notebook holding the executed notebooks in `report_order` under a table of contents (charts prepared for
+    the offline report), and the number of charts in it."""
     import nbformat
 
+    executed = report_order(executed)
     books = [nbformat.read(str(p), as_version=4) for p in executed]
-    header = (f"# {title}\n\nNotebooks: {', '.join(p.stem for p in executed)}. Code commit {git_commit()}; "
-              f"built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Numbers labelled *paper* are published "
-              f"(ImageNet, Nvidia Jetson Xavier NX); all others were measured by this batch.")
+    contents = "\n".join(f"{i}. [{_title(book, p.stem)}](#{_anchor(p.stem)})"
+                          for i, (p, book) in enumerate(zip(executed, books), start=1))
+    header = (f"# {title}\n\nCode commit {git_commit()}; built {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
+              f"Numbers labelled *paper* are published (ImageNet, Nvidia Jetson Xavier NX); all others were measured "
+              f"by this batch.\n\n**Contents**\n\n{contents}")
     merged = nbformat.v4.new_notebook(metadata=books[0].metadata if books else {})
     merged.cells.append(nbformat.v4.new_markdown_cell(header))
     counter = [0]
-    for book in books:
+    for path, book in zip(executed, books):
+        merged.cells.append(nbformat.v4.new_markdown_cell(f'<a id="{_anchor(path.stem)}"></a>'))
         for cell in book.cells:
             if cell.cell_type == "code":
                 cell.outputs = _report_outputs(cell.outputs, counter)
@@ -131,8 +169,25 @@ def merge(executed: Sequence[Path], *, title: str):
     return merged, counter[0]
 
 
+_CSV = re.compile(rf'<code class="{CSV_CLASS}">([^<]+)</code>')
+
+
+def _csv_links(body: str, report: Path) -> str:
+    """Each long table's CSV (`lab.views.show`: its path relative to the repository or ``$LAB_RESULTS``) as a link
+    relative to the report, so that it opens wherever the results folder is copied with the report."""
+    def link(match):
+        shown = html.unescape(match.group(1))
+        prefix = f"${RESULTS_ENV}/"
+        target = results_root() / shown[len(prefix):] if shown.startswith(prefix) else REPO_ROOT / shown
+        href = os.path.relpath(target, report.resolve().parent)
+        return f'<a class="{CSV_CLASS}" href="{html.escape(href)}"><code>{match.group(1)}</code></a>'
+
+    return _CSV.sub(link, body)
+
+
 def build_report(executed: Sequence[Path], path: Path, *, title: str = "LAB reproduced") -> Path:
-    """Write the executed notebooks as one self-contained HTML report (no code, no network needed)."""
+    """Write the executed notebooks as one self-contained HTML report (no code, no network needed), the claims
+    first."""
     import vl_convert as vlc
     from nbconvert import HTMLExporter
 
@@ -143,9 +198,9 @@ def build_report(executed: Sequence[Path], path: Path, *, title: str = "LAB repr
     body = _EXTERNAL.sub("", body)  # require.js, MathJax, fonts: unused, and unreachable offline
     script = vlc.javascript_bundle().replace("</script", "<\\/script")
     bundle = f'<script type="text/javascript">{script}</script>'
-    body = body.replace("</head>", f"{bundle}\n<!-- lab-charts: {charts} -->\n</head>", 1)
+    body = body.replace("</head>", f"{bundle}\n{PAGE_CSS}\n<!-- lab-charts: {charts} -->\n</head>", 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(body)
+    path.write_text(_csv_links(body, path))
     return path
 
 

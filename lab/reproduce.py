@@ -13,12 +13,16 @@ rough time estimate, and stops: `lab.batch_plan`):
    ``results/deploy224/`` are reused while their fingerprints hold (`lab.fingerprint`), and redone, saying why,
    when they don't; ``--keep-stale`` (``LAB_KEEP_STALE=1`` for the batch, its processes and kernels) keeps stale
    ones instead, and every table built from them says so;
-3. executes every notebook with papermill (``preset`` injected, kernel in the repository root), keeping the
-   executed copies under ``results/<preset>/notebooks/`` with this machine's paths made relative
-   (`lab.report.scrub_notebook`); a failing notebook stops the batch with its name and error, keeping what finished;
-4. writes ``results/<preset>/report.html`` (`lab.report`): outputs only, images embedded, altair charts drawn
-   offline, checked with headless Chromium where it is installed; and ``results/<preset>/batch.md``, the wall time
-   of each phase.
+3. executes every notebook with papermill (``preset`` injected, kernel in the repository root), the claims last
+   (they read the other notebooks' runs), keeping the executed copies under ``results/<preset>/notebooks/`` with
+   this machine's paths made relative (`lab.report.scrub_notebook`); a failing notebook stops the batch with its
+   name and error, keeping what finished;
+4. writes ``results/<preset>/report.html`` (`lab.report`): the claims first, outputs only, images embedded, altair
+   charts drawn offline, checked with headless Chromium where it is installed; and ``results/<preset>/batch.md``,
+   the wall time of each phase.
+
+The batch log shows progress and errors: TensorFlow's C++ INFO lines are off in the batch, its worker processes and
+kernels (`QUIET`, unless the caller's environment sets them), and so is the kernel's own start-up log (`KERNEL_ARGS`).
 
 Cheap to import (no TensorFlow): ``--help`` and a bad preset or ``--jobs`` are answered at once.
 """
@@ -39,9 +43,16 @@ from lab.provenance import REPO_ROOT, display_path, results_root, write_table
 from lab.runs import run_path
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
-# Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically.
+# Batch order: the paper's order, the training curves first; notebooks not listed here follow alphabetically, then
+# `LAST` (the claims read every other notebook's runs; the report still shows them first: `lab.report.FIRST`).
 ORDER = ("train", "binarization", "table_lab_vs_sign", "ablation_lab_blocks", "binarizer_comparison", "labbnn",
          "edge_latency")
+LAST = ("claims",)
+# TensorFlow's C++ log from level 1 up (warnings and errors; no INFO lines such as oneDNN's or cpu_feature_guard's)
+# in the batch, its workers and kernels, where the caller's environment does not say otherwise.
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "1"}
+# The kernel's own log from ERROR up: its start-up warning that it talks over TCP on localhost is nothing to act on.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
 class NotebookError(RuntimeError):
@@ -53,7 +64,8 @@ def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) 
     """The batch's notebooks in order (from ``directory``, default `NOTEBOOK_DIR`); ``only`` (names without
     ``.ipynb``) selects some of them."""
     found = {p.stem: p for p in (directory or NOTEBOOK_DIR).glob("*.ipynb")}
-    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    names = ([n for n in ORDER if n in found] + sorted(set(found) - set(ORDER) - set(LAST))
+             + [n for n in LAST if n in found])
     if only is not None:
         only = list(only)
         unknown = sorted(set(only) - set(names))
@@ -115,6 +127,11 @@ def train_and_convert(preset: str, run, **options) -> dict:
     return metrics
 
 
+def _quiet() -> dict[str, str]:
+    """`QUIET`, each variable as the caller's environment sets it where it does."""
+    return {name: os.environ.get(name, value) for name, value in QUIET.items()}
+
+
 @contextlib.contextmanager
 def _environ(**values: str):
     """Set environment variables for a block (processes and kernels started in it inherit them), then restore."""
@@ -141,9 +158,10 @@ def execute(notebook: Path, *, preset: str, out_dir: Path, parameters: dict | No
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     try:
         # PYTHONPATH: the kernel imports `lab` from this checkout even when it is not pip-installed.
-        with _environ(PYTHONPATH=python_path):
+        with _environ(PYTHONPATH=python_path, **_quiet()):
             papermill.execute_notebook(str(notebook), str(output), parameters={"preset": preset, **(parameters or {})},
-                                       kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False)
+                                       kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False,
+                                       extra_arguments=KERNEL_ARGS)
     except Exception as error:  # papermill raises its own error types, and kernel start-up others
         raise NotebookError(f"notebook {notebook.stem} failed: {_first_line(error)} (executed copy: "
                             f"{display_path(output)})") from error
@@ -180,7 +198,7 @@ def reproduce(*, preset: str, only: Sequence[str] | None = None, train: bool = T
     runs, graphs and latencies whose fingerprint no longer holds (``LAB_KEEP_STALE=1`` for the batch) instead of
     redoing them; the tables built from them say so."""
     selected, jobs = check(preset=preset, only=only, jobs=jobs, keep_stale=keep_stale)
-    with _environ(**({KEEP_STALE_ENV: "1"} if keep_stale else {})):
+    with _environ(**_quiet(), **({KEEP_STALE_ENV: "1"} if keep_stale else {})):
         return _batch(preset, selected, train=train, jobs=jobs)
 
 
@@ -193,8 +211,9 @@ def show_plan(*, preset: str, only: Sequence[str] | None = None, jobs: int | Non
 
     selected, jobs = check(preset=preset, only=only, jobs=jobs, keep_stale=keep_stale)
     try:
-        planned = batch_plan.plan(preset, notebooks=[p.stem for p in selected], jobs=jobs,
-                                  keep_stale_runs=keep_stale)
+        with _environ(**_quiet()):
+            planned = batch_plan.plan(preset, notebooks=[p.stem for p in selected], jobs=jobs,
+                                      keep_stale_runs=keep_stale)
     except sources.DatasetNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -273,8 +292,6 @@ def main(argv: Sequence[str] | None = None):
                              "their data is and a rough time estimate from a measured step, then stop (a missing "
                              "dataset fails here); nothing is trained or written")
     args = parser.parse_args(argv)
-    # The batch log shows progress and errors: TF's C++ INFO lines from every worker and kernel would drown them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
     try:
         check(preset=args.preset, only=only, jobs=args.jobs)

@@ -2,7 +2,8 @@
 
 `versus_paper` puts a table of `lab.tables` in long form, one row per configuration and ``source`` (ours / the
 paper's); `scatter` (the authors' Table B plot) and `bars` draw it. One function per table notebook gives what that
-notebook publishes, ``{file name: chart}``: `table_a`, `table_b`, `binarizer_comparison`, `labbnn`.
+notebook publishes, ``{file name: chart}``: `table_a`, `table_b` and `stage_effects` (Table B's main effects with
+their intervals: `effects_long`, `intervals`), `binarizer_comparison`, `labbnn`.
 """
 from __future__ import annotations
 
@@ -77,6 +78,36 @@ def bars(long: pd.DataFrame, *, x: str = "model", y: str = "top1", color: str = 
 
 
 
+EFFECT_TITLES = {"top1": "top-1 [points]", "deploy_host_latency_ms": "latency [ms]", "deploy_size_mb": "size [MB]"}
+
+
+def effects_long(effects: pd.DataFrame) -> pd.DataFrame:
+    """`lab.table_stats.stage_effects` in long form for `intervals`: one row per stage, measure (its axis title)
+    and ``source`` (ours / the paper's, when the table has its columns) with ``effect``, ``low``, ``high``."""
+    columns = ["effect", "low", "high"]
+    titles = effects["measure"].map(EFFECT_TITLES).fillna(effects["measure"])
+    keys = effects[["stage"]].assign(measure=titles)
+    parts = [keys.assign(source=OURS, **{c: effects[c] for c in columns})]
+    if "paper_effect" in effects:
+        parts.append(keys.assign(source=PAPER, **{c: effects[f"paper_{c}"] for c in columns}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def intervals(long: pd.DataFrame, *, x: str = "stage", title: str = "") -> alt.FacetChart:
+    """Estimates with their intervals per ``x``, ours beside the paper's, one panel per ``measure`` with its own
+    scale, a rule at 0 (no effect); ``long`` as `effects_long` gives it. An interval that misses the rule is an
+    effect the data resolve."""
+    offset = alt.XOffset("source:N", sort=[OURS, PAPER])
+    base = alt.Chart().encode(x=alt.X(f"{x}:O", title=x), xOffset=offset, color=SOURCE_TITLE)
+    tooltip = ["source", x, "measure", *(alt.Tooltip(f"{c}:Q", format=".3g") for c in ("effect", "low", "high"))]
+    layers = [alt.Chart().mark_rule(color="grey", strokeDash=[4, 4]).encode(y=alt.datum(0)),
+              base.mark_rule(strokeWidth=2).encode(y=alt.Y("low:Q", title="main effect of LAB"), y2="high:Q"),
+              base.mark_point(filled=True, size=60).encode(y="effect:Q", tooltip=tooltip)]
+    return alt.layer(*layers, data=long.dropna(subset=["effect"])).properties(width=180, height=200).facet(
+        column=alt.Column("measure:N", title=None, sort=list(EFFECT_TITLES.values()))).resolve_scale(
+        y="independent").properties(title=title)
+
+
 # --------------------------------------------------------------------------------------------- per notebook
 def table_a(table: pd.DataFrame) -> dict[str, alt.FacetChart]:
     """Table A (`lab.tables.table_a`): top-1 and latency bars per network, sign beside LAB, ours and the paper's."""
@@ -90,6 +121,13 @@ def table_b(table: pd.DataFrame) -> dict[str, alt.LayerChart]:
     return {"table_b_scatter": scatter(versus_paper(table), x="latency_ms", label="mask",
                                        title="Table B: accuracy vs latency per LAB stage mask (marker size = model "
                                              "size)")}
+
+
+def stage_effects(effects: pd.DataFrame) -> dict[str, alt.FacetChart]:
+    """Table B's main effect of LAB per stage (`lab.tables.table_b_effects`) with 95 % intervals, ours beside the
+    paper's, for top-1, latency and size."""
+    return {"table_b_stage_effects": intervals(effects_long(effects), title="Table B: main effect of LAB per stage "
+                                                                            "(95 % interval)")}
 
 
 def binarizer_comparison(table: pd.DataFrame) -> dict[str, alt.FacetChart]:

@@ -74,7 +74,9 @@ def compare_latency(flatbuffers: Mapping[str, bytes], *, threads: int = 1, runs:
                     indirect_bgemm: bool = True, min_seconds: float = 0.0,
                     xnnpack: bool = False) -> dict[str, dict[str, Any]]:
     """`latency` of several models measured side by side: their timed runs interleave (one run of each in
-    turn), so a change in machine load between them affects all alike. Keys as in ``flatbuffers``."""
+    turn), so a change in machine load between them affects all alike. Keys as in ``flatbuffers``; each also has
+    ``times_ms``, its per-round times (index i of every model: the same round), which pair two models' rounds for a
+    ratio's interval (`lab.stats.ratio`)."""
     check(threads, runs, warmup, min_seconds)
     interpreters = {key: interpreter(fb, threads, indirect_bgemm, xnnpack) for key, fb in flatbuffers.items()}
     inputs = {key: _random_inputs(it) for key, it in interpreters.items()}
@@ -88,7 +90,8 @@ def compare_latency(flatbuffers: Mapping[str, bytes], *, threads: int = 1, runs:
         for key, it in interpreters.items():
             times[key][i] = _times_ms(it, inputs[key], 1, 0)[0]
     setting = host(threads=threads, indirect_bgemm=indirect_bgemm, xnnpack=xnnpack)
-    return {key: {**_spread(t), "runs": runs, "warmup": warmup, **setting} for key, t in times.items()}
+    return {key: {**_spread(t), "runs": runs, "warmup": warmup, **setting, "times_ms": t.tolist()}
+            for key, t in times.items()}
 
 
 def _spread(times: np.ndarray) -> dict[str, float]:
@@ -102,8 +105,8 @@ def latency(flatbuffer: bytes, *, threads: int = 1, runs: int = 20, warmup: int 
     """Host latency of one inference (batch 1) through LCE's interpreter.
 
     Returns the median, mean, standard deviation, interquartile range, min and max over ``runs`` timed runs
-    (in ms; more when ``runs`` take less than ``min_seconds`` in all), the run counts and the host setting
-    (`host`). ``indirect_bgemm=True`` selects LCE's indirect BGEMM
+    (in ms; more when ``runs`` take less than ``min_seconds`` in all), the run counts, the host setting
+    (`host`) and the times themselves (``times_ms``). ``indirect_bgemm=True`` selects LCE's indirect BGEMM
     bconv kernel, 5-6x faster than the default one on x86: the representative host setting.
     """
     return compare_latency({"model": flatbuffer}, threads=threads, runs=runs, warmup=warmup,

@@ -35,8 +35,7 @@ def number(name: str, value: Any, low: float = 0.0, high: float | None = None, *
     """``value`` if it is a number >= ``low`` (> where ``strict``), <= ``high`` when given (or None where ``none``)."""
     if none and value is None:
         return value
-    above = value > low if strict else value >= low
-    ok = is_number(value) and above and (high is None or value <= high)
+    ok = is_number(value) and (value > low if strict else value >= low) and (high is None or value <= high)
     if high is not None:
         what = f"a number in {'(' if strict else '['}{low:g}, {high:g}]"
     else:

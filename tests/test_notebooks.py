@@ -1,6 +1,7 @@
 """Every notebook under papermill at smoke scale (training runs shared through one results root), their hygiene,
 and the offline report built from the executed notebooks."""
 import html
+import json
 import re
 
 import nbformat
@@ -68,6 +69,8 @@ def test_committed_clean_with_typed_parameters(notebook):
     book = nbformat.read(str(notebook), as_version=4)
     code = [cell for cell in book.cells if cell.cell_type == "code"]
     assert book.metadata["kernelspec"]["name"] == "python3"
+    raw = json.loads(notebook.read_text())["cells"]  # nbformat.read fills missing ids in: read the file itself
+    assert all("id" in cell for cell in raw), "a cell without an id (nbformat 4.5 requires one; the batch log warns)"
     assert all(not cell.outputs and cell.execution_count is None for cell in code), "committed with outputs"
     assert "parameters" in code[0].metadata.get("tags", []), "first code cell is not tagged 'parameters'"
     lines = [line for line in code[0].source.splitlines() if line.strip()]
@@ -105,6 +108,38 @@ def _shown(path):
                 counts["images"] += 1
     title = next(c.source for c in book.cells if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
     return counts, title
+
+
+def _outputs(path):
+    """Each code cell's outputs of an executed notebook, as lists of their mime bundles."""
+    book = nbformat.read(str(path), as_version=4)
+    return [[o.get("data", {}) for o in cell.outputs if "data" in o] for cell in book.cells if cell.cell_type == "code"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tables_are_shown_for_reading(executed, name):
+    """No raw DataFrame (index, float32 digits, cut columns): every table goes through `lab.views.show`."""
+    _, outcome = executed
+    if isinstance(outcome[name], Exception):
+        pytest.skip("failed: test_notebook_runs_at_smoke_scale says why")
+    tables = [data["text/html"] for cell in _outputs(outcome[name]) for data in cell if "<table" in
+              data.get("text/html", "")]
+    raw = [html for html in tables if 'class="lab-view"' not in html]
+    assert not raw, f"{name} shows {len(raw)} table(s) not formatted by lab.views.show"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_figure_has_a_caption_under_it(executed, name):
+    """A cell that shows charts or images ends with a one-line Markdown caption (scale and device)."""
+    _, outcome = executed
+    if isinstance(outcome[name], Exception):
+        pytest.skip("failed: test_notebook_runs_at_smoke_scale says why")
+    for cell in _outputs(outcome[name]):
+        figures = [i for i, data in enumerate(cell) if lab.report._chart_spec(data) or "image/png" in data]
+        if figures:
+            after = [data for data in cell[figures[-1] + 1:] if "text/markdown" in data]
+            assert after, f"{name}: a figure without a caption under it"
+            assert "preset smoke" in after[0]["text/markdown"], f"{name}: the caption names no scale"
 
 
 def test_report_holds_every_notebook_and_its_outputs(executed, tmp_path):

@@ -148,7 +148,7 @@ def test_the_plan_at_cpu_reads_fashion_mnist(results_root, stand_in_step, capsys
     plan = reproduce.main(["--preset", "cpu", "--plan"])
     assert len(plan.runs) == len(plans.planned_runs("cpu")) and plan.jobs == 2
     assert {(r.params["epochs"], r.params["batch_size"], r.steps_per_epoch, r.train_images, r.validation_images)
-            for r in plan.runs} == {(3, 128, 32, 4000, 2000)}
+            for r in plan.runs} == {(4, 128, 63, 8000, 10000)}
     _check_estimate(plan)
     shown = capsys.readouterr().out
     assert f"- fashion_mnist: {display_path(where)}" in shown and "the 2 processes share these cores" in shown
@@ -195,7 +195,8 @@ def test_the_plan_stops_at_missing_data_saying_where_and_how(results_root, tmp_p
 
 
 def test_bad_plan_arguments_name_the_parameter(results_root):
-    with pytest.raises(ValueError, match=r"^preset: must be one of \('smoke', 'cpu', 'imagenette', 'imagenet'\)"):
+    presets_named = r"\('smoke', 'cpu', 'cpu-long', 'imagenette', 'imagenet'\)"
+    with pytest.raises(ValueError, match=rf"^preset: must be one of {presets_named}"):
         reproduce.show_plan(preset="laptop")
     with pytest.raises(ValueError, match=r"^jobs: must be an integer >= 1"):
         batch_plan.plan("smoke", jobs=0)

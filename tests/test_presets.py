@@ -31,20 +31,22 @@ def test_every_preset_loads_with_valid_training_parameters():
         for model in preset.models:
             train.check_params({**train.train.__kwdefaults__, "model": model, **preset.train_params(model)})
         assert all(len(mask) == 4 for mask in preset.ablation_masks) and preset.seeds
-    assert {p: presets.load(p).jobs for p in presets.PRESETS} == {"smoke": 1, "cpu": 2, "imagenette": 1,
+    assert {p: presets.load(p).jobs for p in presets.PRESETS} == {"smoke": 1, "cpu": 2, "cpu-long": 2, "imagenette": 1,
                                                                   "imagenet": 1}
 
 
 def test_every_preset_has_a_valid_deployment_shape():
     shapes = {p: presets.load(p).deployment_shape.description for p in presets.PRESETS}
     assert shapes == {"smoke": "32x32x3, width 0.0625, 10 classes", **{
-        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "imagenette", "imagenet")}}
+        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "cpu-long", "imagenette", "imagenet")}}
 
 
 @pytest.mark.parametrize("config, message", [
     ({**PRESET, "binarizers": ["sign"]}, r"^preset mine: unknown keys \['binarizers'\]; choose from \('train', "),
     ({**PRESET, "train": {"epoch": 3}}, r"^train: unknown keys \['epoch'\]; choose from \('model', "),
-    ({**PRESET, "per_model": {"xnornet": {"widht": 0.5}}}, r"^per_model.xnornet: unknown keys \['widht'\]"),
+    ({**PRESET, "per_model": {"xnornet": {"widht": 0.5, "why": "typo"}}},
+     r"^per_model.xnornet: unknown keys \['widht'\]"),
+    ({**PRESET, "per_model": {"xnornet": {"width": 0.5}}}, r"^per_model.xnornet.why: must be a text saying why"),
     ({**PRESET, "per_model": {"resnet": {}}}, r"^per_model: unknown keys \['resnet'\]"),
     ({**PRESET, "edge": {"input": 32}}, r"^edge: unknown keys \['input'\]"),
     ({**PRESET, "edge": {"networks": ["alexnet"]}}, r"^edge.networks: must be a non-empty list of"),
@@ -86,3 +88,9 @@ def test_presets_and_the_package_face_import_without_tensorflow():
             "[lab.presets.load(p) for p in lab.presets.PRESETS]; print('tensorflow' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "False"
+
+
+def test_deviations_carry_the_reason_of_each_per_model_entry():
+    preset = presets.parse("mine", {**PRESET, "per_model": {"xnornet": {"learning_rate": 1e-3, "why": " short "}}})
+    assert preset.per_model == {"xnornet": {"learning_rate": 1e-3}} and preset.deviations == {"xnornet": "short"}
+    assert set(presets.load("cpu").deviations) == set(presets.load("cpu").per_model)

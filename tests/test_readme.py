@@ -70,6 +70,9 @@ COMMANDS = {
     # The whole batch at smoke takes minutes: its notebooks run at smoke in test_notebooks.py, the batch itself
     # (order, failures, report) in test_reproduce.py; here its command line, end to end on one notebook.
     "python -m lab.reproduce --preset $(PRESET)": Run(SMOKE_BATCH, expect=r"report: \$LAB_RESULTS/smoke/report\.html"),
+    "make reproduce PRESET=cpu-long ONLY=table_lab_vs_sign,labbnn,binarization,claims": Run(
+        "make -n reproduce PRESET=smoke ONLY=table_lab_vs_sign,labbnn,binarization,claims",
+        expect=r"--preset smoke --only table_lab_vs_sign,labbnn,binarization,claims\n"),
     "make reproduce KEEP_STALE=1": Run("make -n reproduce PRESET=smoke KEEP_STALE=1",
                                        expect=r"--preset smoke --keep-stale\n"),
     "make data": Run("make data", expect="Fashion-MNIST"),

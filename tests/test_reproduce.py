@@ -86,12 +86,76 @@ def test_unknown_notebook_in_only_raises(results):
     assert not results.exists()
 
 
-def test_batch_order_puts_the_paper_order_first(tmp_path):
-    for name in ("zeta", "labbnn", "train", "binarization", "alpha"):
+def test_batch_order_puts_the_paper_order_first_and_the_claims_last(tmp_path):
+    for name in ("zeta", "claims", "labbnn", "train", "binarization", "alpha"):
         _notebook(tmp_path / f"{name}.ipynb")
     names = [p.stem for p in reproduce.notebooks(directory=tmp_path)]
-    assert names == ["train", "binarization", "labbnn", "alpha", "zeta"]
-    assert [p.stem for p in reproduce.notebooks(["zeta", "train"], directory=tmp_path)] == ["train", "zeta"]
+    assert names == ["train", "binarization", "labbnn", "alpha", "zeta", "claims"]
+    assert [p.stem for p in reproduce.notebooks(["claims", "zeta", "train"], directory=tmp_path)] == [
+        "train", "zeta", "claims"]
+
+
+def _executed(path, title, *outputs):
+    """A notebook as the batch leaves it: a title, one code cell with ``outputs`` (no execution needed)."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("print('code nobody should read')")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="printed text nobody should read\n"),
+                    *outputs]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nintro of {path.stem}"), cell]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _html_output(html):
+    return nbformat.v4.new_output("display_data", data={"text/html": html, "text/plain": "table"})
+
+
+def test_report_shows_the_claims_first_under_a_table_of_contents(tmp_path):
+    books = [_executed(tmp_path / f"{name}.ipynb", title) for name, title in
+             (("train", "Train one network"), ("table_lab_vs_sign", "Table A"), ("claims", "Claims decided"))]
+    text = lab.report.build_report(books, tmp_path / "report.html", title="smoke").read_text()
+    contents = text.index("Contents")
+    links = [text.index(f'href="#nb-{name}"') for name in ("claims", "train", "table_lab_vs_sign")]
+    assert contents < links[0] < links[1] < links[2], "contents not in report order"
+    anchors = [text.index(f'id="nb-{name}"') for name in ("claims", "train", "table_lab_vs_sign")]
+    titles = [re.search(f"<h1[^>]*>{title}<", text).start() for title in ("Claims decided", "Train one network",
+                                                                           "Table A")]
+    assert links[2] < anchors[0] < titles[0] < anchors[1] < titles[1] < anchors[2] < titles[2]
+    assert "nobody should read" not in text  # no code, no printed text
+
+
+def test_report_links_a_long_tables_csv_relative_to_the_report(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from lab import views
+
+    monkeypatch.setenv("LAB_RESULTS", str(tmp_path / "results"))
+    csv = tmp_path / "results" / "smoke" / "binarization" / "uniqueness.csv"
+    shown = views.show(pd.DataFrame({"layer": range(30)}), caption="Uniqueness", csv=csv, max_rows=3)
+    book = _executed(tmp_path / "binarization.ipynb", "Fig. 1", _html_output(shown._repr_html_()))
+    text = lab.report.build_report([book], tmp_path / "results" / "smoke" / "report.html", title="t").read_text()
+    assert (f'<a class="{views.CSV_CLASS}" href="binarization/uniqueness.csv"><code>'
+            f'$LAB_RESULTS/smoke/binarization/uniqueness.csv</code></a>') in text
+    assert "max-width: 100%; overflow-x: auto" in text  # outputs wider than the page scroll in their own box
+
+
+def test_the_batch_log_has_no_tensorflow_info_lines_nor_kernel_warnings(tmp_path, results, capfd):
+    """A kernel that imports TensorFlow, executed as the batch executes notebooks: progress and errors only."""
+    notebook = _notebook(tmp_path / "quiet.ipynb", "import os\nimport tensorflow as tf\n"
+                         "print('level', os.environ.get('TF_CPP_MIN_LOG_LEVEL'), int(tf.constant(1) + 1))")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    try:
+        executed = reproduce.execute(notebook, preset="smoke", out_dir=tmp_path / "out")
+    finally:
+        monkeypatch.undo()
+    log = capfd.readouterr()
+    printed = "".join(o.get("text", "") for c in nbformat.read(str(executed), as_version=4).cells
+                      if c.cell_type == "code" for o in c.outputs)
+    assert "level 1 2" in printed
+    for noise in ("I tensorflow/", "oneDNN custom operations", "cpu_feature_guard", "To enable the following "
+                  "instructions", "running over TCP", "IPKernelApp"):
+        assert noise not in log.out + log.err, f"the batch log shows {noise!r}"
 
 
 def test_failing_notebook_stops_the_batch_and_keeps_what_finished(results, stand_ins, capsys):

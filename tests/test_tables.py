@@ -249,7 +249,12 @@ class StandInGraphs:
     def compare_latency(self, flatbuffers, **settings):
         self.events.append(("time", [graph.name for graph in flatbuffers]))
         return {graph: {"median_ms": LATENCY[graph.binarizer], "host_cpu": "stand-in cpu", "runs": settings["runs"],
-                        "threads": settings["threads"]} for graph in flatbuffers}
+                        "threads": settings["threads"], "times_ms": self.times(graph)} for graph in flatbuffers}
+
+    @staticmethod
+    def times(graph):
+        """Three rounds around the stand-in latency, the middle one its median."""
+        return [LATENCY[graph.binarizer] * f for f in (0.9, 1.0, 1.2)]
 
     def count(self, kind):
         return sum(event[0] == kind for event in self.events)
@@ -308,6 +313,26 @@ def test_a_cached_graph_and_latency_are_reused_while_fresh_and_redone_when_stale
     assert (graphs.count("convert"), graphs.count("time")) == (6, 2)
     assert "birealnet sign: stale: timing: runs: 20 -> 50 since this latency was timed; redoing it" in \
         capsys.readouterr().out
+
+
+def test_latency_json_keeps_each_round_and_one_without_rounds_is_timed_again(graphs, capsys):
+    from lab import deployment
+
+    where = deployment.Shape((32, 32, 3), 0.0625, 10)
+    deployment.measure(_graphs(), where, jobs=1)
+    samples = deployment.latency_samples(_graphs(), where)
+    assert {g: s.tolist() for g, s in samples.items()} == {g: graphs.times(g) for g in _graphs()}
+    stored = {g: json.loads((where.folder / g.name / "latency.json").read_text()) for g in _graphs()}
+    assert len({s["session"] for s in stored.values()}) == 1  # timed together: rounds paired by index
+    lab = where.folder / "birealnet-lab" / "latency.json"  # as written before lab stored the rounds
+    lab.write_text(json.dumps({k: v for k, v in stored[_graphs()[1]].items() if k not in ("times_ms", "session")}))
+    capsys.readouterr()
+    deployment.measure(_graphs(), where, jobs=1)
+    assert graphs.events[-1] == ("time", ["birealnet-lab"]) and graphs.count("time") == 2
+    assert "birealnet lab: stale: no per-round times (timed before lab stored them); redoing it" in \
+        capsys.readouterr().out
+    with pytest.raises(ValueError, match="birealnet sign 0111: no per-round latencies"):
+        deployment.latency_samples([deployment.Graph("birealnet", "sign", "0111")], where)
 
 
 def test_a_sign_graph_asked_for_unfolded_is_the_folded_one(graphs, capsys):
@@ -381,9 +406,14 @@ def test_measure_averages_seeds_and_keeps_their_range(graphs, preset, monkeypatc
     top1 = {0: 0.5, 1: 0.7}
     monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["seed"]], "top5": 0.9,
                                                             "run_id": f"r{o['seed']}"})
-    table = tables.measure([plans.Run("xnornet", "sign", seed=s) for s in (0, 1)], preset)
+    runs = [plans.Run("xnornet", "sign", seed=s) for s in (0, 1)]
+    rows = tables.seed_rows(runs, preset)
+    assert rows[["seed", "top1", "run_id", "deploy_host_latency_ms", "stale"]].values.tolist() == [
+        [0, 50.0, "r0", 2.0, ""], [1, 70.0, "r1", 2.0, ""]]
+    table = tables.measure(runs, preset)
     row = table.iloc[0]
     assert (row["top1"], row["top1_min"], row["top1_max"], row["seeds"]) == pytest.approx((60.0, 50.0, 70.0, 2))
+    assert row["top1_sd"] == pytest.approx(20 / 2 ** 0.5)  # sample SD of 50 and 70
     assert row["run_ids"] == "r0 r1" and row["deploy_host_latency_ms"] == 2.0
     assert graphs.count("convert") == 1  # seeds share one graph
 
@@ -413,3 +443,132 @@ def test_a_table_with_fresh_inputs_has_no_stale_note(graphs, preset, monkeypatch
     table, markdown, params = _comparison_table(preset, monkeypatch, stale_run=False)
     assert "stale" not in table and "stale" not in markdown.lower() and "stale" not in params
     assert table.set_index("binarizer").loc["lab", "latency_ratio"] == 1.5
+
+
+# --------------------------------------------------------------------------------------------- paired seeds, factorial
+def _use_preset(monkeypatch, **changes):
+    from lab import presets
+
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, **changes}))
+    return "smoke"
+
+
+def test_table_a_pairs_lab_and_sign_by_seed_beside_the_papers_difference(graphs, monkeypatch):
+    import pandas as pd
+
+    from lab import provenance, tables, train, trained_graphs
+
+    preset = _use_preset(monkeypatch, seeds=[0, 1, 2], per_model={
+        "birealnet": {"learning_rate": 0.0025, "why": "the short schedule needs a larger step"}})
+    top1 = {"sign": [70.0, 72.0, 71.0], "lab": [72.0, 75.0, 72.0]}  # per seed: LAB - sign = 2, 3, 1
+    monkeypatch.setattr(train, "run", lambda preset, **o: {"top1": top1[o["binarizer"]][o["seed"]] / 100,
+                                                           "top5": 0.9, "run_id": f"r{o['seed']}"})
+    monkeypatch.setattr(trained_graphs, "write_graphs", lambda table, folder: None)
+    tables.table_a(preset=preset, models=["birealnet"])
+    folder = provenance.out_dir(preset, "table_lab_vs_sign")
+    (row,) = pd.read_csv(folder / "top1_paired.csv").to_dict("records")
+    # differences 2, 3, 1: mean 2, sd 1, standard error 1/sqrt(3); t_{0.975, 2} = 4.303 (t table) -> +-2.48
+    assert row == {"network": "Bi-Real Net", "seeds": 3, "sign top-1 %": 71.0, "LAB top-1 %": 73.0,
+                   "LAB - sign": 2.0, "95 % CI low": pytest.approx(2 - 4.303 / 3 ** 0.5, abs=0.01),
+                   "95 % CI high": pytest.approx(2 + 4.303 / 3 ** 0.5, abs=0.01),
+                   "paper LAB - sign": pytest.approx(59.1 - 54.4)}
+    deviation = ("**Deviations from the published recipe** (preset `smoke`): birealnet: learning_rate 0.0025 (the "
+                 "short schedule needs a larger step).")
+    assert deviation in (folder / "top1_paired.md").read_text() and deviation in (folder / "table_a.md").read_text()
+    assert not (folder / "top1_summary.csv").exists()
+
+
+def test_paired_table_pairs_only_the_seeds_both_binarizers_have():
+    import pandas as pd
+
+    from lab import table_stats
+
+    rows = pd.DataFrame({"model": ["quicknet"] * 5, "binarizer": ["sign", "sign", "lab", "lab", "lab"],
+                         "lab_blocks": [""] * 4 + ["1000"], "seed": [0, 1, 1, 2, 0],
+                         "top1": [60.0, 61.0, 63.5, 99.0, 99.0]})
+    (row,) = table_stats.paired_table(rows).to_dict("records")
+    assert (row["seeds"], row["sign_top1"], row["lab_top1"], row["diff"]) == (1, 61.0, 63.5, 2.5)  # seed 1 only
+    assert row["low"] != row["low"] and row["paper_diff"] == pytest.approx(62.5 - 58.7)  # NaN: one seed
+
+
+STAGE_EFFECTS = (1.0, 2.0, -0.5, 0.0)  # points of top-1 that LAB in stage s adds in the stand-in runs
+
+
+def _stand_in_ablation(monkeypatch):
+    from lab import train, trained_graphs
+
+    def run(preset, **o):
+        mask = o.get("lab_blocks") or ("1111" if o["binarizer"] == "lab" else "0000")
+        noise = 0.1 * ((int(mask, 2) * 7 + 3 * o["seed"]) % 5 - 2)  # deterministic, small, no pattern by stage
+        return {"top1": (60 + sum(e for e, bit in zip(STAGE_EFFECTS, mask) if bit == "1") + noise) / 100,
+                "top5": 0.9, "run_id": f"{mask}-{o['seed']}"}
+
+    monkeypatch.setattr(train, "run", run)
+    monkeypatch.setattr(trained_graphs, "write_graphs", lambda table, folder: None)
+
+
+def _mean_difference(table, measure, stage):
+    """A main effect by its definition: the mean over the masks with LAB in ``stage`` minus those without."""
+    lab = table["mask"].str[stage - 1] == "1"
+    return table.loc[lab, measure].mean() - table.loc[~lab, measure].mean()
+
+
+@pytest.mark.parametrize("seeds, error, df", [([0], "interactions of order >= 3", 5), ([0, 1], "replicates", 16)])
+def test_table_b_is_read_as_a_2x2x2x2_factorial_beside_the_papers(graphs, monkeypatch, seeds, error, df):
+    import pandas as pd
+
+    from lab import paper, provenance, table_charts, tables
+
+    preset = _use_preset(monkeypatch, ablation_masks=list(paper.MASKS), seeds=seeds)
+    _stand_in_ablation(monkeypatch)
+    table = tables.table_b(preset=preset)
+    effects = pd.read_csv(provenance.out_dir(preset, "ablation_lab_blocks") / "stage_effects.csv")
+    assert len(effects) == 12 and set(effects["stage"]) == {1, 2, 3, 4}
+    top1 = effects[effects["measure"] == "top1"].set_index("stage")
+    assert top1["effect"].tolist() == pytest.approx([_mean_difference(table, "top1", s) for s in range(1, 5)],
+                                                    abs=1e-3)
+    assert top1["effect"].tolist() == pytest.approx(STAGE_EFFECTS, abs=0.15)
+    assert set(top1["error"]) == {error} and set(top1["df"]) == {df}
+    assert ((top1["low"] <= top1["effect"]) & (top1["effect"] <= top1["high"])).all()
+    latency = effects[effects["measure"] == "deploy_host_latency_ms"].set_index("stage")
+    assert latency["effect"].tolist() == pytest.approx(  # one graph per mask: never replicates
+        [_mean_difference(table, "deploy_host_latency_ms", s) for s in range(1, 5)], abs=1e-3)
+    assert set(latency["error"]) == {"interactions of order >= 3"}
+    published = paper.table_b()
+    for measure, theirs in (("top1", "top1"), ("deploy_host_latency_ms", "latency_ms"), ("deploy_size_mb", "size_mb")):
+        rows = effects[effects["measure"] == measure].set_index("stage")
+        assert rows["paper_effect"].tolist() == pytest.approx(
+            [_mean_difference(published, theirs, s) for s in range(1, 5)], abs=1e-3)
+        assert set(rows["paper_df"]) == {5}
+    ours = tables.table_b_effects(preset=preset)
+    assert ours["effect"].round(3).tolist() == effects["effect"].tolist()
+    assert list(table_charts.stage_effects(ours)) == ["table_b_stage_effects"]
+
+
+def test_stage_effects_need_all_16_masks(graphs, monkeypatch):
+    import pandas as pd
+
+    from lab import provenance, tables
+
+    preset = _use_preset(monkeypatch)
+    _stand_in_ablation(monkeypatch)
+    tables.table_b(preset=preset, masks=["0000", "1011", "1111"])
+    effects = pd.read_csv(provenance.out_dir(preset, "ablation_lab_blocks") / "stage_effects.csv")
+    assert effects["effect"].isna().all() and set(effects["error"]) == {"needs all 16 stage masks, has 3"}
+    assert effects["paper_effect"].notna().all()
+
+
+def test_the_stage_effects_chart_puts_ours_beside_the_papers_intervals():
+    import pandas as pd
+
+    from lab import table_charts
+
+    effects = pd.DataFrame({"stage": [1, 1], "measure": ["top1", "deploy_size_mb"], "effect": [1.0, 0.02],
+                            "low": [0.5, 0.01], "high": [1.5, 0.03], "paper_effect": [2.1, 0.4],
+                            "paper_low": [1.0, 0.3], "paper_high": [3.2, 0.5]})
+    long = table_charts.effects_long(effects).set_index(["source", "measure"])
+    assert long.loc[(table_charts.PAPER, "top-1 [points]"), ["effect", "low", "high"]].tolist() == [2.1, 1.0, 3.2]
+    assert long.loc[(table_charts.OURS, "size [MB]"), "effect"] == 0.02
+    spec = table_charts.stage_effects(effects)["table_b_stage_effects"].to_dict()
+    marks = [layer["mark"]["type"] for layer in spec["spec"]["layer"]]
+    assert marks == ["rule", "rule", "point"] and spec["resolve"]["scale"]["y"] == "independent"

@@ -1,4 +1,4 @@
-"""Host latency through LCE's interpreter and the host op profile."""
+"""Host latency through LCE's interpreter (each round's time kept) and the host op profile."""
 import pytest
 from test_deploy import converted
 
@@ -12,6 +12,9 @@ def test_latency_and_op_profile():
     assert timing["min_ms"] <= timing["median_ms"] <= timing["max_ms"] and timing["runs"] == 5
     assert timing["host_cpu"] == provenance.cpu_model() and timing["threads"] == 1
     assert timing["bconv_kernel"] == "indirect BGEMM"
+    assert len(timing["times_ms"]) == 5 and timing["median_ms"] == pytest.approx(sorted(timing["times_ms"])[2])
+    both = lab.timing.compare_latency({"a": flatbuffer, "b": flatbuffer}, runs=4, warmup=0)
+    assert [len(both[k]["times_ms"]) for k in "ab"] == [4, 4]  # one time per interleaved round, paired by index
     longer = lab.timing.latency(flatbuffer, runs=5, warmup=1, min_seconds=0.2)  # a tiny graph: many more runs
     assert longer["runs"] > 5 and longer["runs"] * longer["median_ms"] == pytest.approx(200, rel=0.5)
     with pytest.raises(ValueError, match="min_seconds"):

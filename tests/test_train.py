@@ -99,8 +99,8 @@ def test_run_layers_recipe_preset_per_model_and_overrides(monkeypatch):
     monkeypatch.setattr(train, "train", lambda **kw: calls.append(kw))
     train.run("imagenet", model="quicknet", seed=3)
     assert calls[-1]["epochs"] == 120 and calls[-1]["batch_size"] == 512 and calls[-1]["seed"] == 3
-    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {"train": {"width": 0.5, "epochs": 2},
-                                                                           "per_model": {"xnornet": {"width": 0.25}}}))
+    config = {"train": {"width": 0.5, "epochs": 2}, "per_model": {"xnornet": {"width": 0.25, "why": "test"}}}
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, config))
     train.run("any", model="xnornet", epochs=4)
     assert (calls[-1]["width"], calls[-1]["epochs"]) == (0.25, 4)
     train.run("any", model="birealnet")

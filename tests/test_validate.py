@@ -11,6 +11,7 @@ from lab import validate
     (lambda: validate.number("width", 0, 0, 4, strict=True), "width: must be a number in (0, 4], got 0"),
     (lambda: validate.number("width", 5, 0, 4, strict=True), "width: must be a number in (0, 4], got 5"),
     (lambda: validate.number("min_seconds", -1), "min_seconds: must be a number >= 0, got -1"),
+    (lambda: validate.number("tol", "0.1", 0, 0.5), "tol: must be a number in [0, 0.5], got '0.1'"),
     (lambda: validate.choice("split", "test", ("train", "validation")),
      "split: must be one of ('train', 'validation'), got 'test'"),
     (lambda: validate.choices("models", "resnet,xnornet", ("xnornet",)),
