@@ -148,7 +148,7 @@ def test_the_plan_at_cpu_reads_fashion_mnist(results_root, stand_in_step, capsys
     plan = reproduce.main(["--preset", "cpu", "--plan"])
     assert len(plan.runs) == len(plans.planned_runs("cpu")) and plan.jobs == 2
     assert {(r.params["epochs"], r.params["batch_size"], r.steps_per_epoch, r.train_images, r.validation_images)
-            for r in plan.runs} == {(4, 128, 63, 8000, 10000)}
+            for r in plan.runs} == {(4, 128, 40, 5000, 5000)}
     _check_estimate(plan)
     shown = capsys.readouterr().out
     assert f"- fashion_mnist: {display_path(where)}" in shown and "the 2 processes share these cores" in shown
