@@ -3,8 +3,9 @@ rather than the schedule.
 
 For every configuration a table trains (network, binarizer, stage mask; `lab.plans`), over its seeds:
 
-- ``last_epoch_gain``: validation top-1 of the last epoch minus that of the epoch before (points), the largest over
-  the seeds; the run has *plateaued* when it is at most `PLATEAU_POINTS`;
+- ``last_epoch_gain``: validation top-1 of the last epoch minus that of the epoch before (points), the one of
+  largest size over the seeds; the configuration has *plateaued* when its size is at most `PLATEAU_POINTS` (a run
+  that lost ten points in its last epoch has not settled either);
 - ``seed_sd``: the sample standard deviation of the final validation top-1 over the seeds (points); the
   configuration is *repeatable* when it is at most `SEED_SD_POINTS` (``NaN`` with one seed: not decided);
 - ``minutes_per_run``: the mean wall time of its runs' epochs (training and validation), as they ran: what the
@@ -30,7 +31,7 @@ COLUMNS = ["network", "binarizer", "mask", "seeds", "top1", "seed_sd", "last_epo
 
 
 def _verdict(value: float, bound: float) -> str:
-    return "not decided" if np.isnan(value) else ("yes" if value <= bound else "no")
+    return "not decided" if np.isnan(value) else ("yes" if abs(value) <= bound else "no")
 
 
 def summarise(histories: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +48,7 @@ def summarise(histories: pd.DataFrame) -> pd.DataFrame:
             minutes.append(run["epoch_seconds"].sum() / 60)
             gains.append(top1[-1] - top1[-2] if len(top1) > 1 else np.nan)
         sd = float(np.std(finals, ddof=1)) if len(finals) > 1 else np.nan
-        gain = float(np.max(gains))
+        gain = float(max(gains, key=abs))
         rows.append({"network": network, "binarizer": binarizer, "mask": mask, "seeds": len(finals),
                      "top1": float(np.mean(finals)), "seed_sd": sd, "last_epoch_gain": gain,
                      "plateau": _verdict(gain, PLATEAU_POINTS), "repeatable": _verdict(sd, SEED_SD_POINTS),
@@ -81,8 +82,8 @@ def convergence_table(*, preset: str) -> pd.DataFrame:
     table = summarise(histories(plans.planned_runs(preset), preset))
     note = (f"**Convergence at the `{preset}` preset**: per configuration, the final validation top-1 (mean of its "
             f"seeds, %), its seed standard deviation (`seed_sd`, points; repeatable when <= {SEED_SD_POINTS}) and the "
-            f"largest last-epoch gain over the seeds (`last_epoch_gain`, points; plateaued when <= "
-            f"{PLATEAU_POINTS}). `minutes_per_run`: the mean wall time of a run's epochs as they ran; the "
+            f"last-epoch change of largest size over the seeds (`last_epoch_gain`, points; plateaued when "
+            f"within +-{PLATEAU_POINTS}). `minutes_per_run`: the mean wall time of a run's epochs as they ran; the "
             f"{int(table['seeds'].sum())} runs took {table.eval('seeds * minutes_per_run').sum():.0f} minutes of "
             f"process time in all.")
     provenance.write_table(table.round(2), path(preset),

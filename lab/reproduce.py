@@ -33,6 +33,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -119,6 +120,10 @@ def train_and_convert(preset: str, run, **options) -> dict:
     `lab.train.run`) and convert it (`lab.trained_graphs.convert_run`); its metrics. A failure names the run."""
     from lab import train, trained_graphs
 
+    # larq-zoo's QuickNet passes a function as a kernel initializer; Keras warns at every save that it cannot
+    # serialize it, though the weights (all a run stores) are unaffected: it would fill the batch log.
+    warnings.filterwarnings("ignore", message=r"The `keras\.initializers\.serialize\(\)` API should only be used",
+                            category=UserWarning)
     try:
         metrics = train.run(preset, **run.overrides, **options)
         trained_graphs.convert_run(metrics["run_id"])

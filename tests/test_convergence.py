@@ -31,6 +31,12 @@ def test_plateau_and_seed_sd_are_computed_per_configuration():
     assert lab.minutes_per_run == pytest.approx(1.5)  # 3 epochs of 30 s
 
 
+def test_a_collapse_in_the_last_epoch_is_no_plateau():
+    table = convergence.summarise(_histories({("birealnet", "lab", "0011", 0): [0.60, 0.68, 0.58],
+                                              ("birealnet", "lab", "0011", 1): [0.60, 0.68, 0.683]}))
+    assert table.loc[0, "last_epoch_gain"] == pytest.approx(-10.0) and table.loc[0, "plateau"] == "no"
+
+
 def test_one_seed_leaves_repeatability_undecided():
     table = convergence.summarise(_histories({("xnornet", "lab", "1", 0): [0.5, 0.6]}))
     assert math.isnan(table.loc[0, "seed_sd"]) and table.loc[0, "repeatable"] == "not decided"
