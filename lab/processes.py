@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import warnings
 from typing import Any, Callable, Sequence
 
 from lab import validate
@@ -15,8 +16,17 @@ def check_jobs(jobs) -> int:
     return validate.integer("jobs", jobs, 1)
 
 
+def quiet_warnings() -> None:
+    """Drop the one warning that repeats through a batch's log without saying anything: larq-zoo's QuickNet passes a
+    function as a kernel initializer, and Keras warns at every save or conversion that it cannot serialise it,
+    though the weights (all a run or graph stores) are unaffected."""
+    warnings.filterwarnings("ignore", message=r"The `keras\.initializers\.serialize\(\)` API should only be used",
+                            category=UserWarning)
+
+
 def worker_start(threads: int) -> None:
-    """Pool initializer: this worker's share of the cores, set before TF runs anything."""
+    """Pool initializer: this worker's share of the cores, set before TF runs anything; `quiet_warnings`."""
+    quiet_warnings()
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

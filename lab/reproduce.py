@@ -33,13 +33,12 @@ import contextlib
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from lab import presets, report, sources, validate
 from lab.fingerprint import KEEP_STALE_ENV
-from lab.processes import check_jobs, run_all
+from lab.processes import check_jobs, quiet_warnings, run_all
 from lab.provenance import REPO_ROOT, display_path, results_root, write_table
 from lab.runs import run_path
 
@@ -120,10 +119,6 @@ def train_and_convert(preset: str, run, **options) -> dict:
     `lab.train.run`) and convert it (`lab.trained_graphs.convert_run`); its metrics. A failure names the run."""
     from lab import train, trained_graphs
 
-    # larq-zoo's QuickNet passes a function as a kernel initializer; Keras warns at every save that it cannot
-    # serialize it, though the weights (all a run stores) are unaffected: it would fill the batch log.
-    warnings.filterwarnings("ignore", message=r"The `keras\.initializers\.serialize\(\)` API should only be used",
-                            category=UserWarning)
     try:
         metrics = train.run(preset, **run.overrides, **options)
         trained_graphs.convert_run(metrics["run_id"])
@@ -304,6 +299,7 @@ def main(argv: Sequence[str] | None = None):
         parser.error(str(error))
     if args.plan:
         return show_plan(preset=args.preset, only=only, jobs=args.jobs, keep_stale=args.keep_stale)
+    quiet_warnings()  # what runs here with --jobs 1; workers quiet themselves
     try:
         return reproduce(preset=args.preset, only=only, train=args.train, jobs=args.jobs, keep_stale=args.keep_stale)
     except NotebookError as error:

@@ -44,3 +44,16 @@ def test_a_dead_worker_breaks_the_batch_instead_of_hanging_and_the_others_are_st
 def test_bad_jobs_are_refused(jobs):
     with pytest.raises(ValueError, match="^jobs"):
         processes.run_all(processes.check_jobs, [{"jobs": 1}], jobs=jobs)
+
+
+def test_quiet_warnings_drops_only_the_keras_initializer_warning(recwarn):
+    import warnings
+
+    from lab import processes
+
+    with warnings.catch_warnings():
+        processes.quiet_warnings()
+        warnings.warn("The `keras.initializers.serialize()` API should only be used for objects of type ...",
+                      UserWarning)
+        warnings.warn("something else", UserWarning)
+    assert [str(w.message) for w in recwarn] == ["something else"]
