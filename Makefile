@@ -29,7 +29,7 @@ test: setup  ## run the test suite
 data: setup  ## get Fashion-MNIST (Debian package dataset-fashion-mnist, else the Keras download)
 	$(PY) -m lab.data fetch fashion_mnist
 
-reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|cpu-long|imagenette|imagenet), then build the report (ONLY=a,b: those notebooks; KEEP_STALE=1: keep stale results, labelled; PLAN=1: only print the plan and a time estimate)
+reproduce: setup  ## train and run every notebook at PRESET (smoke|cpu|cpu-long|cpu-wide|imagenette|imagenet), then build the report (ONLY=a,b: those notebooks, default: the preset's; KEEP_STALE=1: keep stale results, labelled; PLAN=1: only print the plan and a time estimate)
 	$(if $(filter-out 0 1,$(KEEP_STALE)),$(error KEEP_STALE: must be 0 or 1, got '$(KEEP_STALE)'))
 	$(if $(filter-out 0 1,$(PLAN)),$(error PLAN: must be 0 or 1, got '$(PLAN)'))
 	$(PY) -m lab.reproduce --preset $(PRESET)$(if $(ONLY), --only $(ONLY))$(if $(filter 1,$(KEEP_STALE)), --keep-stale)$(if $(filter 1,$(PLAN)), --plan)

@@ -263,7 +263,8 @@ def sync_readme(readme: Path = README, root: Path = provenance.REPO_ROOT) -> lis
     missing = [path for path in blocks if not (root / path).is_file()]
     if missing:
         raise FileNotFoundError(f"{readme.name} mirrors {missing}, which do not exist: run the command that writes "
-                                "them first (`make bench` for results/bench/, `make reproduce` for results/cpu/)")
+                                "them first (`make bench` for results/bench/, `make reproduce PRESET=<name>` for "
+                                "results/<name>/; the README's results section names each preset's command)")
     changed = [path for path, copy in blocks.items() if copy != (root / path).read_text()]
     if changed:
         readme.write_text(BLOCK.sub(lambda m: m[1] + (root / m[2]).read_text() + m[4], text))

@@ -4,9 +4,9 @@ preset), probed at its binarizers (`lab.analysis`) on a real photograph and on v
 `uniqueness_by_seed` trains (or reuses) the runs (`lab.plans.binarization_runs`) and measures the polarity-invariant
 uniqueness at every binarizer, per seed (the claims module pairs LAB with sign by seed). `binarization_study` adds
 the photograph (`photo`, brought to the dataset's value range by `match_statistics`), the mean over seeds with a
-95 % t-interval (`seed_summary`), Fig. 1 (`binarization_figure`: the channels entering and leaving the first
-binarizer, first seed, `channel_grid`) and `uniqueness_chart`, writing all of it under
-``results/<preset>/binarization/``.
+95 % t-interval (`seed_summary`), the paper's claim (LAB more unique than sign) tested per image (`_claim`),
+Fig. 1 (`binarization_figure`: the channels entering and leaving the first binarizer, first seed, `channel_grid`)
+and `uniqueness_chart`, writing all of it under ``results/<preset>/binarization/``.
 """
 from __future__ import annotations
 
@@ -184,6 +184,7 @@ def uniqueness_by_seed(*, preset: str, model: str = "birealnet", width: float | 
 
 # --------------------------------------------------------------------------------------------- the study
 PAPER_CHANNELS = 64  # the paper's Fig. 1: Bi-Real Net's stage 1 at its published width
+WIDE_PRESET = "cpu-wide"  # the preset that trains it so (lab/presets/cpu-wide.yaml)
 
 
 def fig1_caption(*, preset: str, model: str, seed: int, probe) -> str:
@@ -195,8 +196,8 @@ def fig1_caption(*, preset: str, model: str, seed: int, probe) -> str:
     text = (f"{paper.DISPLAY_NAMES.get(model, model)} trained at preset {preset} (seed {seed}): the {channels} "
             f"channels of its first binarizer ({probe.layer}).")
     if channels < PAPER_CHANNELS:
-        text += (f" The paper shows {PAPER_CHANNELS}; `-p width 1.0` gives them (about 15 min per run on one CPU "
-                 "core at the cpu preset).")
+        text += (f" The paper shows {PAPER_CHANNELS}: preset {WIDE_PRESET} trains the network at its published width "
+                 f"(`make reproduce PRESET={WIDE_PRESET}`; its cost: results/{WIDE_PRESET}/batch.md).")
     return text
 
 
@@ -209,7 +210,8 @@ class BinarizationStudy:
     uniqueness: pd.DataFrame  # one row per (image, seed, binarizer, binary convolution): `BY_SEED` and ``image``
     summary: pd.DataFrame  # per (image, binary convolution, binarizer): mean and 95 % interval over seeds
     overall: pd.DataFrame  # per (image, binarizer): the mean over the convolutions, then over seeds with interval
-    csv: dict  # table name (uniqueness, summary, overall) -> the CSV written
+    claim: pd.DataFrame  # per image: LAB - sign paired by seed, with its verdict (`lab.claims.uniqueness_rows`)
+    csv: dict  # table name (uniqueness, summary, overall, claim) -> the CSV written
 
 
 def _reader_columns(keys: Sequence[str], measures: Sequence[str]) -> dict[str, str]:
@@ -242,6 +244,16 @@ def _summaries(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = seed_summary(table, ["image", "index", "layer", "channels", "binarizer"])
     per_seed = table.groupby(["image", "binarizer", "seed"], sort=False)[list(MEASURES)].mean().reset_index()
     return summary, seed_summary(per_seed, ["image", "binarizer"])
+
+
+def _claim(table: pd.DataFrame, images: Sequence[str]) -> pd.DataFrame:
+    """The paper's uniqueness claim tested on each of ``images`` (`lab.claims.uniqueness_rows`: the headline
+    measure's mean over the binarizer layers, LAB - sign paired by seed, and its verdict)."""
+    from lab import claims
+
+    rows = [{**row, "measure": f"{row['measure']}; {name}"} for name in images
+            for row in claims.uniqueness_rows(table[table["image"] == name])]
+    return pd.DataFrame(rows, columns=claims.COLUMNS)
 
 
 def _fig1(probes: dict, images: dict, *, preset: str, title: str) -> dict:
@@ -297,7 +309,9 @@ def binarization_study(*, preset: str, model: str = "birealnet", photo_name: str
     figs = _fig1(probes, images, preset=preset, title=title)
     for stem, fig in figs.items():
         figures.save(fig, out / stem, params)
-    csv = {name: provenance.write_table(frame, out / name, params) for name, frame in
-           {"uniqueness": table, "summary": summary, "overall": overall}.items()}
+    claim = _claim(table, list(images))
+    frames = {"uniqueness": table, "summary": summary, "overall": overall,
+              "claim": claim.astype(object).where(claim.notna(), "")}  # no interval: an empty cell, not "nan"
+    csv = {name: provenance.write_table(frame, out / name, params) for name, frame in frames.items()}
     caption = views.caption(preset, "training", title=title, settings={"width": width})
-    return BinarizationStudy(figs, caption, table, summary, overall, csv)
+    return BinarizationStudy(figs, caption, table, summary, overall, claim, csv)

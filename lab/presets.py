@@ -23,6 +23,9 @@ allowed ones (a typo never silently falls back to a default). The fields, as a p
     and size (`lab.deployment`), on freshly initialised networks (the paper's: 224x224x3, width 1, 1000 classes).
 ``edge``
     The edge-latency study's settings (`Edge`: networks, input size, width, timing runs).
+``notebooks``
+    The notebooks `lab.reproduce` runs at this preset when not told (``--only``) which (default: all of them): a
+    preset made for one figure names its notebook, so that a plain ``make reproduce PRESET=...`` trains only that.
 
 Cheap to import: no TensorFlow.
 """
@@ -37,7 +40,7 @@ import yaml
 from lab import paper, provenance, validate
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-PRESETS = ("smoke", "cpu", "cpu-long", "imagenette", "imagenet")
+PRESETS = ("smoke", "cpu", "cpu-long", "cpu-wide", "imagenette", "imagenet")
 MIN_INPUT_SIDE = 28  # the smallest side the network builders accept (`lab.models.MIN_INPUT_SIDE` is this one)
 # The keyword parameters of `lab.train.train`, which a preset's `train:` and `per_model:` sections may set (a test
 # holds this list equal to the signature, so that checking a preset needs no TensorFlow).
@@ -136,6 +139,15 @@ def _seeds(name: str, value: Any) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def _notebooks(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    names = validate.as_list(value, "notebooks")
+    validate.require(names and all(isinstance(n, str) and n for n in names), "notebooks",
+                     "a non-empty list of notebook names (notebooks/<name>.ipynb, without .ipynb)", names)
+    return tuple(names)
+
+
 def _train_section(name: str, value: Any) -> dict[str, Any]:
     validate.require(isinstance(value, Mapping), name, "a mapping of lab.train.train parameters", value)
     validate.known_keys(name, value, TRAIN_PARAMETERS)
@@ -169,6 +181,7 @@ class Preset:
     use_recipe: bool = False
     deployment_shape: Shape = Shape()
     edge: Edge = Edge()
+    notebooks: tuple[str, ...] | None = None  # None: every notebook (`lab.reproduce` checks the names)
 
     def train_params(self, model: str | None) -> dict[str, Any]:
         """The preset's `lab.train.train` parameters for ``model``: ``train`` updated by its ``per_model`` entry."""
@@ -200,7 +213,7 @@ def parse(name: str, config: Any) -> Preset:
         deviations={m: why for m, (_, why) in entries.items()},
         use_recipe=config.get("use_recipe", False),
         deployment_shape=Shape.parse(config.get("deployment_shape", dataclasses.asdict(Shape()))),
-        edge=Edge.parse(config.get("edge")))
+        edge=Edge.parse(config.get("edge")), notebooks=_notebooks(config.get("notebooks")))
     validate.require(isinstance(preset.use_recipe, bool), "use_recipe", "true or false", preset.use_recipe)
     return preset
 

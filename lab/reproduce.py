@@ -1,8 +1,9 @@
 """Reproduce the paper in one batch: data, training runs, every notebook, then one offline HTML report.
 
-``python -m lab.reproduce --preset cpu|smoke|imagenette|imagenet [--only NAMES] [--jobs N] [--keep-stale] [--plan]``
-(``make reproduce [KEEP_STALE=1] [PLAN=1]``; ``--plan`` prints what the batch would train, where its data is and a
-rough time estimate, and stops: `lab.batch_plan`):
+``python -m lab.reproduce --preset NAME [--only NAMES] [--jobs N] [--keep-stale] [--plan]`` (a preset of
+`lab.presets.PRESETS`; ``make reproduce [KEEP_STALE=1] [PLAN=1]``; ``--plan`` prints what the batch would train, where
+its data is and a rough time estimate, and stops: `lab.batch_plan`). The notebooks: ``--only``'s, else the preset's
+``notebooks:``, else all of them. The batch:
 
 1. gets the preset's dataset when it can be fetched (``lab.data fetch``);
 2. trains and converts every run the table notebooks need, with progress ("run 3/26: birealnet lab 1011"), one
@@ -60,9 +61,9 @@ class NotebookError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------- the batch
-def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) -> list[Path]:
+def notebooks(only: Iterable[str] | None = None, directory: Path | None = None, *, name: str = "only") -> list[Path]:
     """The batch's notebooks in order (from ``directory``, default `NOTEBOOK_DIR`); ``only`` (names without
-    ``.ipynb``) selects some of them."""
+    ``.ipynb``) selects some of them; an unknown one is an error naming ``name``, the parameter that gave it."""
     found = {p.stem: p for p in (directory or NOTEBOOK_DIR).glob("*.ipynb")}
     names = ([n for n in ORDER if n in found] + sorted(set(found) - set(ORDER) - set(LAST))
              + [n for n in LAST if n in found])
@@ -70,7 +71,7 @@ def notebooks(only: Iterable[str] | None = None, directory: Path | None = None) 
         only = list(only)
         unknown = sorted(set(only) - set(names))
         if unknown:
-            raise ValueError(f"only: unknown notebooks {unknown}; choose from {names}")
+            raise ValueError(f"{name}: unknown notebooks {unknown}; choose from {names}")
         names = [n for n in names if n in only]
     return [found[n] for n in names]
 
@@ -184,7 +185,8 @@ def check(*, preset: str, only: Sequence[str] | None = None, jobs: int | None = 
     settings = presets.load(preset)
     validate.require(isinstance(keep_stale, bool), "keep_stale", "True or False", keep_stale)
     jobs = settings.jobs if jobs is None else check_jobs(jobs)
-    selected = notebooks(only)
+    selected = (notebooks(only) if only is not None or settings.notebooks is None
+                else notebooks(settings.notebooks, name=f"notebooks (preset {preset})"))
     if not selected:
         raise ValueError(f"only: no notebooks selected; found none in {NOTEBOOK_DIR}")
     return selected, jobs
@@ -278,7 +280,8 @@ def main(argv: Sequence[str] | None = None):
     report's path, or with ``--plan`` the plan (`show_plan`)."""
     parser = argparse.ArgumentParser(prog="python -m lab.reproduce", description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="cpu", help=f"one of {', '.join(presets.PRESETS)}")
-    parser.add_argument("--only", default=None, help="comma-separated notebook names (default: all)")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated notebook names (default: the preset's `notebooks:`, else all)")
     parser.add_argument("--no-train", dest="train", action="store_false",
                         help="skip data and the up-front training (notebooks still train what they miss)")
     parser.add_argument("--jobs", type=int, default=None,

@@ -217,7 +217,7 @@ def test_fig1_caption_says_how_many_channels(channels, note):
                            np.ones((1, 2, 2, channels)))
     caption = binarization.fig1_caption(preset="cpu", model="birealnet", seed=0, probe=probe)
     assert f"the {channels} channels of its first binarizer" in caption and "Bi-Real Net" in caption
-    assert ("The paper shows 64; `-p width 1.0` gives them" in caption) == note
+    assert ("The paper shows 64: preset cpu-wide trains the network at its published width" in caption) == note
 
 
 SEEDS = (0, 1)
@@ -279,9 +279,30 @@ def test_binarization_study_summarizes_over_seeds_and_writes_fig1(untrained, res
             ci = stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
             assert (first[f"{measure}_low"], first[f"{measure}_high"]) == pytest.approx((ci.low, ci.high))
     assert len(study.overall) == 4 and set(study.overall["seeds"]) == {len(SEEDS)}
-    assert "the 4 channels of its first binarizer" in study.caption and "-p width 1.0" in study.caption
+    assert "the 4 channels of its first binarizer" in study.caption and "PRESET=cpu-wide" in study.caption
     folder = results_root / "smoke" / "binarization"
     for name in ("uniqueness.csv", "summary.csv", "overall.csv", "fig1_photo.png", "fig1_dataset.png"):
         assert (folder / name).exists(), name
-    assert set(study.csv) == {"uniqueness", "summary", "overall"}
+    assert set(study.csv) == {"uniqueness", "summary", "overall", "claim"}
+    # the claim per image set: LAB - sign of the layers' mean, paired by seed (reference: scipy's paired t-test)
+    assert len(study.claim) == 2 and set(study.claim["n"]) == {len(SEEDS)}
+    for (name, rows), claimed in zip(study.uniqueness.groupby("image", sort=False), study.claim.itertuples()):
+        by_seed = rows.groupby(["seed", "binarizer"])[analysis.PRIMARY_MEASURE].mean().unstack()
+        diff = by_seed["lab"] - by_seed["sign"]
+        assert name in claimed.measure and claimed.ours == pytest.approx(diff.mean(), rel=1e-2)
+        ci = stats.ttest_rel(by_seed["lab"], by_seed["sign"]).confidence_interval(0.95)
+        assert (claimed.low, claimed.high) == pytest.approx((ci.low, ci.high), rel=1e-2)
     binarization.uniqueness_chart(study.summary).to_dict()  # the chart builds from the summary
+
+
+def test_the_wide_preset_gives_fig1_the_papers_64_channels():
+    from lab import models, presets, train
+
+    settings = presets.load(binarization.WIDE_PRESET)
+    params = train.preset_params(settings, model="birealnet")
+    side = params["image_size"]
+    net = models.build("birealnet", binarizer="sign", input_shape=(side, side, 1), num_classes=10,
+                       width=params["width"])
+    probe = analysis.probe_binarizers(net, np.zeros((1, side, side, 1), np.float32), first=1)[0]
+    assert probe.outputs.shape[-1] >= binarization.PAPER_CHANNELS
+    assert settings.notebooks == ("binarization",) and "birealnet" in settings.models

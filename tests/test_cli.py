@@ -12,7 +12,7 @@ from lab.provenance import REPO_ROOT
 
 # (command line after `python -m`, exit status, what it must say)
 COMMANDS = [
-    ("lab.train --help", 0, r"--preset \{smoke,cpu,cpu-long,imagenette,imagenet\}"),
+    ("lab.train --help", 0, r"--preset \{smoke,cpu,cpu-long,cpu-wide,imagenette,imagenet\}"),
     ("lab.train --preset laptop --model birealnet", 2, r"argument --preset: invalid choice: 'laptop'"),
     ("lab.train --model resnet", 2, r"model: must be one of \('xnornet'"),
     ("lab.train --model birealnet --set epoch=2", 2, r"--set: unknown training parameters \['epoch'\]"),

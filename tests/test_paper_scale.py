@@ -195,7 +195,7 @@ def test_the_plan_stops_at_missing_data_saying_where_and_how(results_root, tmp_p
 
 
 def test_bad_plan_arguments_name_the_parameter(results_root):
-    presets_named = r"\('smoke', 'cpu', 'cpu-long', 'imagenette', 'imagenet'\)"
+    presets_named = r"\('smoke', 'cpu', 'cpu-long', 'cpu-wide', 'imagenette', 'imagenet'\)"
     with pytest.raises(ValueError, match=rf"^preset: must be one of {presets_named}"):
         reproduce.show_plan(preset="laptop")
     with pytest.raises(ValueError, match=r"^jobs: must be an integer >= 1"):

@@ -31,14 +31,14 @@ def test_every_preset_loads_with_valid_training_parameters():
         for model in preset.models:
             train.check_params({**train.train.__kwdefaults__, "model": model, **preset.train_params(model)})
         assert all(len(mask) == 4 for mask in preset.ablation_masks) and preset.seeds
-    assert {p: presets.load(p).jobs for p in presets.PRESETS} == {"smoke": 1, "cpu": 2, "cpu-long": 2, "imagenette": 1,
-                                                                  "imagenet": 1}
+    assert {p: presets.load(p).jobs for p in presets.PRESETS} == {"smoke": 1, "cpu": 2, "cpu-long": 2, "cpu-wide": 2,
+                                                                  "imagenette": 1, "imagenet": 1}
 
 
 def test_every_preset_has_a_valid_deployment_shape():
     shapes = {p: presets.load(p).deployment_shape.description for p in presets.PRESETS}
     assert shapes == {"smoke": "32x32x3, width 0.0625, 10 classes", **{
-        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "cpu-long", "imagenette", "imagenet")}}
+        p: "224x224x3, width 1, 1000 classes" for p in ("cpu", "cpu-long", "cpu-wide", "imagenette", "imagenet")}}
 
 
 @pytest.mark.parametrize("config, message", [
@@ -55,6 +55,8 @@ def test_every_preset_has_a_valid_deployment_shape():
     ({**PRESET, "ablation_masks": ["01a1"]}, r"^ablation_masks: must be a non-empty list of '0'/'1'"),
     ({**PRESET, "jobs": 0}, r"^jobs: must be an integer >= 1, got 0"),
     ({**PRESET, "use_recipe": "yes"}, r"^use_recipe: must be true or false"),
+    ({**PRESET, "notebooks": []}, r"^notebooks: must be a non-empty list of notebook names"),
+    ({**PRESET, "notebooks": [3]}, r"^notebooks: must be a non-empty list of notebook names"),
     ({"models": ["xnornet"]}, r"^preset mine: must be a mapping with a `train:` section"),
 ])
 def test_a_bad_preset_is_named_with_the_allowed_values(config, message):
@@ -94,3 +96,12 @@ def test_deviations_carry_the_reason_of_each_per_model_entry():
     preset = presets.parse("mine", {**PRESET, "per_model": {"xnornet": {"learning_rate": 1e-3, "why": " short "}}})
     assert preset.per_model == {"xnornet": {"learning_rate": 1e-3}} and preset.deviations == {"xnornet": "short"}
     assert set(presets.load("cpu").deviations) == set(presets.load("cpu").per_model)
+
+
+def test_a_preset_names_the_notebooks_its_batch_runs(monkeypatch):
+    assert [p.stem for p in reproduce.check(preset="cpu-wide")[0]] == ["binarization"]
+    assert [p.stem for p in reproduce.check(preset="cpu-wide", only=["claims"])[0]] == ["claims"]  # --only wins
+    assert reproduce.check(preset="cpu")[0] == reproduce.notebooks()  # none named: all of them
+    monkeypatch.setattr(presets, "load", lambda name: presets.parse(name, {**PRESET, "notebooks": ["fig9"]}))
+    with pytest.raises(ValueError, match=r"^notebooks \(preset smoke\): unknown notebooks \['fig9'\]; choose from"):
+        reproduce.check(preset="smoke")
