@@ -4,9 +4,9 @@ preset), probed at its binarizers (`lab.analysis`) on a real photograph and on v
 `uniqueness_by_seed` trains (or reuses) the runs (`lab.plans.binarization_runs`) and measures the polarity-invariant
 uniqueness at every binarizer, per seed (the claims module pairs LAB with sign by seed). `binarization_study` adds
 the photograph (`photo`, brought to the dataset's value range by `match_statistics`), the mean over seeds with a
-95 % t-interval (`seed_summary`), the paper's claim (LAB more unique than sign) tested per image (`_claim`),
-Fig. 1 (`binarization_figure`: the channels entering and leaving the first binarizer, first seed, `channel_grid`)
-and `uniqueness_chart`, writing all of it under ``results/<preset>/binarization/``.
+95 % t-interval (`seed_summary`), Fig. 1 (`binarization_figure`: the channels entering and leaving the first
+binarizer, first seed, `channel_grid`) and `uniqueness_chart`, writing all of it under
+``results/<preset>/binarization/`` (`lab.claims.uniqueness_by_image` tests the paper's claim on each image set).
 """
 from __future__ import annotations
 
@@ -210,8 +210,8 @@ class BinarizationStudy:
     uniqueness: pd.DataFrame  # one row per (image, seed, binarizer, binary convolution): `BY_SEED` and ``image``
     summary: pd.DataFrame  # per (image, binary convolution, binarizer): mean and 95 % interval over seeds
     overall: pd.DataFrame  # per (image, binarizer): the mean over the convolutions, then over seeds with interval
-    claim: pd.DataFrame  # per image: LAB - sign paired by seed, with its verdict (`lab.claims.uniqueness_rows`)
-    csv: dict  # table name (uniqueness, summary, overall, claim) -> the CSV written
+    csv: dict  # table name (uniqueness, summary, overall) -> the CSV written
+    params: dict  # what produced it (preset, model, width, images, tol, run ids), as its files' provenance says
 
 
 def _reader_columns(keys: Sequence[str], measures: Sequence[str]) -> dict[str, str]:
@@ -244,16 +244,6 @@ def _summaries(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     summary = seed_summary(table, ["image", "index", "layer", "channels", "binarizer"])
     per_seed = table.groupby(["image", "binarizer", "seed"], sort=False)[list(MEASURES)].mean().reset_index()
     return summary, seed_summary(per_seed, ["image", "binarizer"])
-
-
-def _claim(table: pd.DataFrame, images: Sequence[str]) -> pd.DataFrame:
-    """The paper's uniqueness claim tested on each of ``images`` (`lab.claims.uniqueness_rows`: the headline
-    measure's mean over the binarizer layers, LAB - sign paired by seed, and its verdict)."""
-    from lab import claims
-
-    rows = [{**row, "measure": f"{row['measure']}; {name}"} for name in images
-            for row in claims.uniqueness_rows(table[table["image"] == name])]
-    return pd.DataFrame(rows, columns=claims.COLUMNS)
 
 
 def _fig1(probes: dict, images: dict, *, preset: str, title: str) -> dict:
@@ -309,9 +299,7 @@ def binarization_study(*, preset: str, model: str = "birealnet", photo_name: str
     figs = _fig1(probes, images, preset=preset, title=title)
     for stem, fig in figs.items():
         figures.save(fig, out / stem, params)
-    claim = _claim(table, list(images))
-    frames = {"uniqueness": table, "summary": summary, "overall": overall,
-              "claim": claim.astype(object).where(claim.notna(), "")}  # no interval: an empty cell, not "nan"
-    csv = {name: provenance.write_table(frame, out / name, params) for name, frame in frames.items()}
+    csv = {name: provenance.write_table(frame, out / name, params) for name, frame in
+           {"uniqueness": table, "summary": summary, "overall": overall}.items()}
     caption = views.caption(preset, "training", title=title, settings={"width": width})
-    return BinarizationStudy(figs, caption, table, summary, overall, claim, csv)
+    return BinarizationStudy(figs, caption, table, summary, overall, csv, params)

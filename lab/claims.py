@@ -12,7 +12,7 @@ it was tested. The claims and their tests:
     that of the best other network (either binarizer, best by its seed mean), paired by seed.
 (d) LAB's binary channels are more unique than sign's (`uniqueness_rows`): `lab.analysis.PRIMARY_MEASURE` (larger:
     more unique) averaged over the binarizer layers, LAB - sign paired by seed; the paper shows it (Fig. 1) but
-    gives no number.
+    gives no number. `uniqueness_by_image` tests it on each image set of the Fig. 1 study.
 (e) LAB costs latency (`latency_rows`): host latency LAB / sign at the deployment shape, from the interleaved
     timing rounds (`lab.stats.ratio`: geometric mean ratio); the paper's ratio from its Table A latencies.
 
@@ -140,6 +140,21 @@ def uniqueness_rows(table: pd.DataFrame, measure: str | None = None) -> list[dic
     layers = table["index"].nunique()
     return [_row("LAB's binary channels are more unique than sign's", f"{LABELS.get(measure, measure)} ({layers} "
                  "layers' mean), LAB - sign", "Fig. 1", _paired(by_seed, "lab", "sign"), PAIRED)]
+
+
+def uniqueness_by_image(study) -> tuple[pd.DataFrame, Path]:
+    """(d) tested on each image set of ``study`` (`lab.binarization.BinarizationStudy`: its validation images and its
+    photograph), one `uniqueness_rows` row each, written beside the study's tables as ``claim.{csv,md}`` with the
+    study's parameters; the rows and the CSV's path."""
+    from lab import provenance
+
+    rows = [{**row, "measure": f"{row['measure']}; {name}"} for name in dict.fromkeys(study.uniqueness["image"])
+            for row in uniqueness_rows(study.uniqueness[study.uniqueness["image"] == name])]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    blank = table.astype(object).where(table.notna(), "")  # no interval: an empty cell, not "nan"
+    csv = provenance.write_table(blank, Path(study.csv["overall"]).with_name("claim"),
+                                 {**study.params, "confidence": CONFIDENCE})
+    return table, csv
 
 
 def latency_rows(samples: Mapping) -> list[dict]:

@@ -283,10 +283,14 @@ def test_binarization_study_summarizes_over_seeds_and_writes_fig1(untrained, res
     folder = results_root / "smoke" / "binarization"
     for name in ("uniqueness.csv", "summary.csv", "overall.csv", "fig1_photo.png", "fig1_dataset.png"):
         assert (folder / name).exists(), name
-    assert set(study.csv) == {"uniqueness", "summary", "overall", "claim"}
+    assert set(study.csv) == {"uniqueness", "summary", "overall"}
     # the claim per image set: LAB - sign of the layers' mean, paired by seed (reference: scipy's paired t-test)
-    assert len(study.claim) == 2 and set(study.claim["n"]) == {len(SEEDS)}
-    for (name, rows), claimed in zip(study.uniqueness.groupby("image", sort=False), study.claim.itertuples()):
+    from lab import claims
+
+    claim, csv = claims.uniqueness_by_image(study)
+    assert csv == folder / "claim.csv" and csv.with_suffix(".md").exists()
+    assert len(claim) == 2 and set(claim["n"]) == {len(SEEDS)}
+    for (name, rows), claimed in zip(study.uniqueness.groupby("image", sort=False), claim.itertuples()):
         by_seed = rows.groupby(["seed", "binarizer"])[analysis.PRIMARY_MEASURE].mean().unstack()
         diff = by_seed["lab"] - by_seed["sign"]
         assert name in claimed.measure and claimed.ours == pytest.approx(diff.mean(), rel=1e-2)
