@@ -80,6 +80,11 @@ def _paired(by_seed: pd.DataFrame, treatment: str, control: str) -> dict:
     return stats.paired(both[treatment].to_numpy(), both[control].to_numpy(), confidence=CONFIDENCE)
 
 
+def _blank(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` to write: no estimate or interval is an empty cell, not "nan"."""
+    return table.astype(object).where(table.notna(), "")
+
+
 # --------------------------------------------------------------------------------------------- the claims
 def lab_vs_sign_rows(rows: pd.DataFrame) -> list[dict]:
     """(a) One row per network of ``rows`` (`lab.tables.seed_rows` of Table A: model, binarizer, lab_blocks, seed,
@@ -151,8 +156,7 @@ def uniqueness_by_image(study) -> tuple[pd.DataFrame, Path]:
     rows = [{**row, "measure": f"{row['measure']}; {name}"} for name in dict.fromkeys(study.uniqueness["image"])
             for row in uniqueness_rows(study.uniqueness[study.uniqueness["image"] == name])]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    blank = table.astype(object).where(table.notna(), "")  # no interval: an empty cell, not "nan"
-    csv = provenance.write_table(blank, Path(study.csv["overall"]).with_name("claim"),
+    csv = provenance.write_table(_blank(table), provenance.out_dir(study.params["preset"], "binarization") / "claim",
                                  {**study.params, "confidence": CONFIDENCE})
     return table, csv
 
@@ -272,8 +276,7 @@ def claims_table(*, preset: str) -> pd.DataFrame:
     inputs, stale = gather(preset)
     table = build(**inputs)
     params = {"preset": preset, "confidence": CONFIDENCE, **({"stale": stale} if stale else {})}
-    blank = table.astype(object).where(table.notna(), "")  # no estimate: an empty cell, not "nan"
-    provenance.write_table(blank, path(preset), params, note=note(preset) + (STALE_NOTE if stale else ""))
+    provenance.write_table(_blank(table), path(preset), params, note=note(preset) + (STALE_NOTE if stale else ""))
     return table
 
 
